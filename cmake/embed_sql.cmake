@@ -1,0 +1,18 @@
+# Turns the numbered migrations in sql/ into one C array, so the binary carries
+# its schema and `dsa-ingest migrate` needs no files at run time.
+set(out "/* Generated from sql/*.sql by cmake/embed_sql.cmake. Do not edit. */\n")
+string(APPEND out "#include \"sink/migrations.h\"\n\nconst struct di_migration di_migrations[] = {\n")
+set(count 0)
+foreach(f ${FILES})
+  get_filename_component(name ${f} NAME)
+  string(REGEX MATCH "^[0-9]+" ver "${name}")
+  math(EXPR ver "${ver}")
+  file(READ ${f} body)
+  string(REPLACE "\\" "\\\\" body "${body}")
+  string(REPLACE "\"" "\\\"" body "${body}")
+  string(REPLACE "\n" "\\n\"\n    \"" body "${body}")
+  string(APPEND out "  {${ver}, \"${name}\",\n    \"${body}\"},\n")
+  math(EXPR count "${count} + 1")
+endforeach()
+string(APPEND out "};\nconst int di_migrations_count = ${count};\n")
+file(WRITE ${OUT} "${out}")
