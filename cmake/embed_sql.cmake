@@ -1,6 +1,6 @@
 # Turns the numbered migrations in sql/ into one C array, so the binary carries
 # its schema and `dsa-ingest migrate` needs no files at run time.
-set(out "/* Generated from sql/*.sql by cmake/embed_sql.cmake. Do not edit. */\n")
+set(out "/* Generated from the sql directory by cmake/embed_sql.cmake. Do not edit. */\n")
 string(APPEND out "#include \"sink/migrations.h\"\n\nconst struct di_migration di_migrations[] = {\n")
 set(count 0)
 foreach(f ${FILES})

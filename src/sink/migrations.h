@@ -1,4 +1,4 @@
-/* migrations.h - the numbered sql/*.sql files, embedded at build time. */
+/* migrations.h - the numbered files of sql/, embedded at build time. */
 #ifndef DI_SINK_MIGRATIONS_H
 #define DI_SINK_MIGRATIONS_H
 
