@@ -1,1 +1,33 @@
-int main(void) { return 0; }
+/* main.c - the dsa-ingest command: dispatch to one file per subcommand. The
+ * CLI is a thin layer over the library; it owns printing and exit codes. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: dsa-ingest COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  migrate                     create or update the DSA schema\n"
+    "  import SOURCE --dataset D   import a file, http(s):// or s3:// object as a new commit\n"
+    "  import --resume JOB_ID      continue a killed import from its checkpoint\n"
+    "\n"
+    "Run `dsa-ingest COMMAND --help` for a command's options.\n";
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        puts("dsa-ingest 0.1.0");
+        return 0;
+    }
+    if (strcmp(argv[1], "migrate") == 0)
+        return cmd_migrate(argc - 1, argv + 1);
+    if (strcmp(argv[1], "import") == 0)
+        return cmd_import(argc - 1, argv + 1);
+    fprintf(stderr, "dsa-ingest: unknown command \"%s\"\n\n%s", argv[1], usage);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,229 @@
+/* cmd_import.c - `dsa-ingest import`: record the job, run it in-process through
+ * the same queue row a worker would use, report the outcome (DESIGN §4). */
+#include "cli/cli.h"
+#include "cli/progress.h"
+#include "dsa_ingest/job.h"
+#include "dsa_ingest/sink.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char import_usage[] =
+    "usage: dsa-ingest import SOURCE --dataset NAME|ID [options]\n"
+    "       dsa-ingest import --resume JOB_ID [--json]\n"
+    "\n"
+    "SOURCE is a path, file://, http://, https:// or s3://bucket/key.\n"
+    "  --dataset NAME|ID       the dataset (created when a name is new)\n"
+    "  --ref NAME              the ref to move (default main)\n"
+    "  --message TEXT          the commit message\n"
+    "  --mode snapshot|update  replace all tables, or only the imported ones\n"
+    "  --format auto|csv|tsv   (default auto: by extension)\n"
+    "  --compression auto|none|gzip  (default auto: by magic bytes)\n"
+    "  --delimiter C           field delimiter (a character, or \\t)\n"
+    "  --no-header             the first record is data; columns are column_1…\n"
+    "  --batch-size N          rows per batch transaction (IMPORT_BATCH_SIZE)\n"
+    "  --json                  print one JSON object with the outcome\n"
+    "  --database URL          PostgreSQL (else DATABASE_URL, PG*, or embedded)\n"
+    "  --resume JOB_ID         continue a killed import from its checkpoint\n";
+
+typedef struct import_args {
+    di_import_request req;
+    const char *database;
+    const char *resume;
+    int json;
+} import_args;
+
+/* parse_delimiter accepts one character, or \t / tab. */
+static int parse_delimiter(const char *s, char *out) {
+    if (strcmp(s, "\\t") == 0 || strcmp(s, "tab") == 0) {
+        *out = '\t';
+        return 0;
+    }
+    if (strlen(s) != 1 || s[0] == '"' || s[0] == '\n' || s[0] == '\r')
+        return -1;
+    *out = s[0];
+    return 0;
+}
+
+/* parse_positive reads --batch-size. */
+static int parse_positive(const char *s, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || end == s || v < 1)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* one_of checks an enumerated option's value. */
+static int one_of(const char *v, const char *const *allowed) {
+    for (; *allowed; allowed++)
+        if (strcmp(v, *allowed) == 0)
+            return 1;
+    return 0;
+}
+
+/* usage_error prints a usage problem and returns exit code 2. */
+static int usage_error(const char *msg, const char *arg) {
+    fprintf(stderr, "dsa-ingest import: %s%s%s\n\n%s", msg, arg ? ": " : "", arg ? arg : "",
+            import_usage);
+    return -1;
+}
+
+/* check_values validates the enumerated options. */
+static int check_values(const import_args *a) {
+    static const char *const modes[] = {"snapshot", "update", NULL};
+    static const char *const formats[] = {"auto", "csv", "tsv", NULL};
+    static const char *const comps[] = {"auto", "none", "gzip", NULL};
+    if (!one_of(a->req.mode, modes))
+        return usage_error("--mode must be snapshot or update", a->req.mode);
+    if (!one_of(a->req.format, formats))
+        return usage_error("--format must be auto, csv or tsv", a->req.format);
+    if (!one_of(a->req.compression, comps))
+        return usage_error("--compression must be auto, none or gzip", a->req.compression);
+    if (!a->resume && (!a->req.source || !a->req.dataset))
+        return usage_error("SOURCE and --dataset are required", NULL);
+    return 0;
+}
+
+/* parse_args reads the command line into a. */
+static int parse_args(int argc, char **argv, import_args *a) {
+    static const struct option opts[] = {
+        {"dataset", required_argument, NULL, 'D'},  {"ref", required_argument, NULL, 'r'},
+        {"message", required_argument, NULL, 'm'},  {"mode", required_argument, NULL, 'M'},
+        {"format", required_argument, NULL, 'f'},   {"compression", required_argument, NULL, 'c'},
+        {"delimiter", required_argument, NULL, 'd'}, {"no-header", no_argument, NULL, 'H'},
+        {"batch-size", required_argument, NULL, 'b'}, {"json", no_argument, NULL, 'j'},
+        {"database", required_argument, NULL, 'B'}, {"resume", required_argument, NULL, 'R'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    memset(a, 0, sizeof *a);
+    a->req = (di_import_request){.ref = "main", .mode = "snapshot", .format = "auto",
+                                 .compression = "auto", .header = 1};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'D': a->req.dataset = optarg; break;
+        case 'r': a->req.ref = optarg; break;
+        case 'm': a->req.message = optarg; break;
+        case 'M': a->req.mode = optarg; break;
+        case 'f': a->req.format = optarg; break;
+        case 'c': a->req.compression = optarg; break;
+        case 'H': a->req.header = 0; break;
+        case 'j': a->json = 1; break;
+        case 'B': a->database = optarg; break;
+        case 'R': a->resume = optarg; break;
+        case 'd':
+            if (parse_delimiter(optarg, &a->req.delimiter))
+                return usage_error("--delimiter takes one character", optarg);
+            break;
+        case 'b':
+            if (parse_positive(optarg, &a->req.batch_size))
+                return usage_error("--batch-size takes a positive number", optarg);
+            break;
+        case 'h': fputs(import_usage, stdout); exit(0);
+        default: return usage_error("bad option", NULL);
+        }
+    }
+    if (optind < argc)
+        a->req.source = argv[optind++];
+    if (optind < argc)
+        return usage_error("unexpected argument", argv[optind]);
+    return check_values(a);
+}
+
+/* print_json prints the outcome object of DESIGN §4. */
+static void print_json(const di_job_result *r, const di_error *err) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "job_id", r->job_id);
+    cJSON_AddStringToObject(o, "status", r->status[0] ? r->status : "failed");
+    cJSON_AddStringToObject(o, "commit_id", r->commit_id);
+    cJSON_AddNumberToObject(o, "dataset_id", (double)r->dataset_id);
+    cJSON_AddStringToObject(o, "ref", r->ref);
+    cJSON_AddNumberToObject(o, "rows_imported", (double)r->rows);
+    cJSON_AddNumberToObject(o, "bytes_read", (double)r->bytes_read);
+    cJSON_AddNumberToObject(o, "tables", r->tables);
+    cJSON_AddNumberToObject(o, "rejects", r->rejects);
+    cJSON_AddNumberToObject(o, "elapsed_s", (double)(long long)(r->elapsed_s * 1000) / 1000.0);
+    if (err->cls != DI_ERR_NONE) {
+        char msg[1600];
+        di_error_format(err, r->object, msg, sizeof msg);
+        cJSON_AddStringToObject(o, "error", msg);
+        cJSON_AddStringToObject(o, "error_class", di_error_class_name(err->cls));
+    }
+    char *s = cJSON_PrintUnformatted(o);
+    if (s)
+        puts(s);
+    free(s);
+    cJSON_Delete(o);
+}
+
+/* log_line forwards the runner's log lines. */
+static void log_line(void *ctx, const char *line) {
+    cli_progress *p = ctx;
+    cli_progress_done(p);
+    cli_log("%s", line);
+}
+
+/* prepare_database resolves the database and its schema: the embedded one is
+ * migrated on demand; any other must have been migrated by `dsa-ingest migrate`. */
+static const char *prepare_database(const import_args *a, di_error *err) {
+    int embedded = 0, applied = 0;
+    const char *conninfo = cli_database(a->database, &embedded, err);
+    if (!conninfo)
+        return NULL;
+    int rc = embedded ? di_migrate(conninfo, &applied, err) : di_migrate_check(conninfo, err);
+    return rc ? NULL : conninfo;
+}
+
+/* report prints the outcome for people or for --json, and picks the exit code. */
+static int report(const import_args *a, const di_job_result *res, const di_error *err) {
+    if (a->json)
+        print_json(res, err);
+    if (err->cls != DI_ERR_NONE) {
+        int code = cli_fail(err, res->object);
+        if (strcmp(res->status, "running") == 0 && res->job_id[0])
+            cli_log("job %s is resumable: dsa-ingest import --resume %s", res->job_id,
+                    res->job_id);
+        return code;
+    }
+    cli_log("job %s: imported %lld rows (%lld bytes) into dataset %ld, ref %s, as commit %s "
+            "in %.1f s (%.0f rows/s)",
+            res->job_id, (long long)res->rows, (long long)res->bytes_read, res->dataset_id,
+            res->ref, res->commit_id, res->elapsed_s,
+            res->elapsed_s > 0 ? (double)res->rows / res->elapsed_s : 0.0);
+    return 0;
+}
+
+int cmd_import(int argc, char **argv) {
+    import_args a;
+    if (parse_args(argc, argv, &a))
+        return EXIT_USAGE;
+    di_error err;
+    di_error_clear(&err);
+    di_settings s;
+    char job_id[37] = "";
+    di_job_result res;
+    memset(&res, 0, sizeof res);
+    const char *conninfo = NULL;
+    if (di_settings_load(&s, &err) || !(conninfo = prepare_database(&a, &err)))
+        return report(&a, &res, &err);
+    if (a.resume)
+        snprintf(job_id, sizeof job_id, "%s", a.resume);
+    else if (di_job_create(conninfo, &a.req, job_id, &err))
+        return report(&a, &res, &err);
+    cli_log("job %s: %s %s", job_id, a.resume ? "resuming" : "importing",
+            a.resume ? "from its checkpoint" : "");
+    cli_progress bar;
+    cli_progress_init(&bar);
+    di_job_hooks hooks = {cli_progress_update, log_line, &bar};
+    int rc = di_job_run(conninfo, job_id, &s, &hooks, &res, &err);
+    cli_progress_done(&bar);
+    if (rc == 0)
+        di_error_clear(&err);
+    return report(&a, &res, &err);
+}

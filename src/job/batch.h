@@ -1,0 +1,32 @@
+/* batch.h - one batch of rows and its transaction (DESIGN §1 sink): COPY into
+ * a staging table, dedup into dsa_core.rows, the manifest into commit_rows, the
+ * checkpoint into the job row, committed together or not at all. */
+#ifndef DI_JOB_BATCH_H
+#define DI_JOB_BATCH_H
+
+#include <stdint.h>
+#include "dsa_ingest/buf.h"
+#include "sink/pg.h"
+
+typedef struct di_batch {
+    di_buf copy; /* COPY text: row_hash \t logical_row_id \t data \n (reused) */
+    long rows;
+} di_batch;
+
+void di_batch_init(di_batch *b);
+void di_batch_cleanup(di_batch *b);
+
+/* di_batch_add appends one row; -1 when the batch buffer's cap is reached. */
+DI_MUSTCHECK int di_batch_add(di_batch *b, const char *hash, const char *table_key, int64_t row,
+                              const char *json, size_t len);
+
+/* di_batch_prepare creates this connection's staging table (once per connection). */
+DI_MUSTCHECK int di_batch_prepare(di_pg *pg, di_error *err);
+
+/* di_batch_commit loads the batch and advances the job's progress in ONE
+ * transaction; it fails (and rolls back) if the job is no longer running.
+ * The batch is emptied on success. */
+DI_MUSTCHECK int di_batch_commit(di_pg *pg, di_batch *b, const char *commit_id,
+                                 const char *job_id, const char *progress_json, di_error *err);
+
+#endif

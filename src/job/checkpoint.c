@@ -1,0 +1,188 @@
+/* checkpoint.c - the checkpoint <-> JSON, with cJSON. The inflate window
+ * travels as base64; offsets as JSON numbers (exact up to 2^53 bytes). */
+#include "job/checkpoint.h"
+#include "util/base64.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void di_checkpoint_init(di_checkpoint *cp) {
+    memset(cp, 0, sizeof *cp);
+    cp->size = -1;
+    snprintf(cp->table_key, sizeof cp->table_key, "primary");
+}
+
+/* free_header releases the column names. */
+static void free_header(di_checkpoint *cp) {
+    for (size_t i = 0; i < cp->nheader; i++)
+        free(cp->header[i]);
+    free(cp->header);
+    cp->header = NULL;
+    cp->nheader = 0;
+}
+
+void di_checkpoint_cleanup(di_checkpoint *cp) {
+    free_header(cp);
+}
+
+int di_checkpoint_set_header(di_checkpoint *cp, const char *const *names, size_t n) {
+    free_header(cp);
+    cp->header = calloc(n ? n : 1, sizeof *cp->header);
+    if (!cp->header)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        cp->header[i] = strdup(names[i]);
+        if (!cp->header[i])
+            return -1;
+        cp->nheader = i + 1;
+    }
+    return 0;
+}
+
+/* decoder_json renders the decode point: where inflate restarts. */
+static cJSON *decoder_json(const di_decode_point *pt) {
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "kind", di_compression_name(pt->kind));
+    cJSON_AddNumberToObject(d, "in_offset", (double)pt->in_offset);
+    cJSON_AddNumberToObject(d, "bits", pt->bits);
+    cJSON_AddNumberToObject(d, "out_offset", (double)pt->out_offset);
+    cJSON_AddNumberToObject(d, "skip", (double)pt->skip);
+    cJSON_AddBoolToObject(d, "member_start", pt->member_start);
+    if (pt->window_len) {
+        char *w = malloc(4 * ((pt->window_len + 2) / 3) + 1);
+        if (w) {
+            di_base64_encode(pt->window, pt->window_len, w);
+            cJSON_AddStringToObject(d, "window", w);
+            free(w);
+        }
+    }
+    return d;
+}
+
+/* checkpoint_json renders the checkpoint object of DESIGN §3. */
+static cJSON *checkpoint_json(const di_checkpoint *cp, const char *url) {
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddNumberToObject(c, "version", DI_CHECKPOINT_VERSION);
+    cJSON_AddStringToObject(c, "commit_id", cp->commit_id);
+    cJSON *src = cJSON_AddObjectToObject(c, "source");
+    cJSON_AddStringToObject(src, "url", url);
+    cJSON_AddStringToObject(src, "etag", cp->etag);
+    cJSON_AddNumberToObject(src, "size", (double)cp->size);
+    int64_t offset = cp->has_point ? di_decode_source_offset(&cp->point) : 0;
+    cJSON_AddNumberToObject(c, "offset", (double)offset);
+    cJSON_AddStringToObject(c, "table_key", cp->table_key);
+    cJSON_AddNumberToObject(c, "row_number", (double)cp->row_number);
+    if (cp->header)
+        cJSON_AddItemToObject(c, "header",
+                              cJSON_CreateStringArray((const char *const *)cp->header,
+                                                      (int)cp->nheader));
+    if (cp->has_point)
+        cJSON_AddItemToObject(c, "decoder", decoder_json(&cp->point));
+    return c;
+}
+
+char *di_progress_json(const di_checkpoint *cp, const char *status, const char *url) {
+    cJSON *p = cJSON_CreateObject();
+    double pct = cp->size > 0 ? 100.0 * (double)cp->bytes_read / (double)cp->size : 0.0;
+    if (strcmp(status, "completed") == 0)
+        pct = 100.0;
+    char now[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+    cJSON_AddStringToObject(p, "status", status);
+    cJSON_AddNumberToObject(p, "percentage", (double)(int64_t)(pct * 10 + 0.5) / 10.0);
+    cJSON_AddNumberToObject(p, "rows_processed", (double)cp->rows);
+    cJSON_AddNumberToObject(p, "bytes_read", (double)cp->bytes_read);
+    cJSON_AddNumberToObject(p, "bytes_total", (double)cp->size);
+    cJSON_AddNumberToObject(p, "batches", (double)cp->batches);
+    cJSON_AddStringToObject(p, "updated_at", now);
+    cJSON_AddItemToObject(p, "checkpoint", checkpoint_json(cp, url));
+    char *s = cJSON_PrintUnformatted(p);
+    cJSON_Delete(p);
+    return s;
+}
+
+/* num reads a number member, def when absent. */
+static int64_t num(const cJSON *o, const char *key, int64_t def) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : def;
+}
+
+/* str copies a string member into out ("" when absent). */
+static void str(const cJSON *o, const char *key, char *out, size_t outsz) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    snprintf(out, outsz, "%s", cJSON_IsString(v) ? v->valuestring : "");
+}
+
+/* parse_decoder restores the decode point, window included. */
+static int parse_decoder(di_checkpoint *cp, const cJSON *d, di_error *err) {
+    char kind[16];
+    str(d, "kind", kind, sizeof kind);
+    di_decode_point *pt = &cp->point;
+    if (di_compression_parse(kind, &pt->kind) || pt->kind == DI_COMP_AUTO)
+        return di_error_set(err, DI_ERR_INTERNAL, "checkpoint: unknown decoder kind \"%s\"", kind);
+    pt->in_offset = num(d, "in_offset", 0);
+    pt->bits = (int)num(d, "bits", 0);
+    pt->out_offset = num(d, "out_offset", 0);
+    pt->skip = num(d, "skip", 0);
+    pt->member_start = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "member_start"));
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(d, "window");
+    pt->window_len = 0;
+    if (cJSON_IsString(w)) {
+        long n = di_base64_decode(w->valuestring, pt->window, sizeof pt->window);
+        if (n < 0)
+            return di_error_set(err, DI_ERR_INTERNAL, "checkpoint: corrupt decoder window");
+        pt->window_len = (size_t)n;
+    }
+    cp->has_point = 1;
+    return 0;
+}
+
+/* parse_header restores the column names. */
+static int parse_header(di_checkpoint *cp, const cJSON *h) {
+    int n = cJSON_GetArraySize(h);
+    const char **names = calloc(n ? (size_t)n : 1, sizeof *names);
+    if (!names)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        const cJSON *it = cJSON_GetArrayItem(h, i);
+        names[i] = cJSON_IsString(it) ? it->valuestring : "";
+    }
+    int rc = di_checkpoint_set_header(cp, names, (size_t)n);
+    free(names);
+    return rc;
+}
+
+/* parse_checkpoint restores the fields of the "checkpoint" object. */
+static int parse_checkpoint(di_checkpoint *cp, const cJSON *prog, const cJSON *c,
+                            di_error *err) {
+    str(c, "commit_id", cp->commit_id, sizeof cp->commit_id);
+    const cJSON *src = cJSON_GetObjectItemCaseSensitive(c, "source");
+    str(src, "etag", cp->etag, sizeof cp->etag);
+    cp->size = num(src, "size", -1);
+    str(c, "table_key", cp->table_key, sizeof cp->table_key);
+    cp->row_number = num(c, "row_number", 0);
+    cp->rows = num(prog, "rows_processed", 0);
+    cp->bytes_read = num(prog, "bytes_read", 0);
+    cp->batches = num(prog, "batches", 0);
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(c, "header");
+    if (cJSON_IsArray(h) && parse_header(cp, h))
+        return di_error_set(err, DI_ERR_INTERNAL, "out of memory");
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(c, "decoder");
+    return cJSON_IsObject(d) ? parse_decoder(cp, d, err) : 0;
+}
+
+int di_checkpoint_parse(di_checkpoint *cp, const char *run_parameters_json, di_error *err) {
+    cJSON *rp = cJSON_Parse(run_parameters_json);
+    if (!rp)
+        return di_error_set(err, DI_ERR_INTERNAL, "job run_parameters are not valid JSON");
+    const cJSON *prog = cJSON_GetObjectItemCaseSensitive(rp, "progress");
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(prog, "checkpoint");
+    int rc = cJSON_IsObject(c) ? parse_checkpoint(cp, prog, c, err) : 0;
+    cJSON_Delete(rp);
+    return rc;
+}

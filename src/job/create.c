@@ -1,0 +1,125 @@
+/* create.c - a new import job: the dataset (created when missing) and the
+ * queue row with the request in run_parameters (DESIGN §4), claimed at once by
+ * the creating process. */
+#include "dsa_ingest/job.h"
+#include "sink/pg.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* is_number tells a dataset id from a dataset name. */
+static int is_number(const char *s) {
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return 0;
+    return 1;
+}
+
+/* resolve_dataset finds the dataset by id or name, creating a named one that
+ * does not exist yet (under a lock, so two imports make one dataset). */
+static int resolve_dataset(di_pg *pg, const char *dataset, char out[24], di_error *err) {
+    const char *p[] = {dataset};
+    const char *sql = is_number(dataset)
+                          ? "SELECT id FROM dsa_core.datasets WHERE id = $1::integer"
+                          : "SELECT id FROM dsa_core.datasets WHERE name = $1 ORDER BY id LIMIT 1";
+    if (!is_number(dataset) &&
+        di_pg_cmd(pg, "SELECT pg_advisory_xact_lock(hashtext('dsa-ingest:dataset:' || $1))", 1,
+                  p, err))
+        return -1;
+    PGresult *r = di_pg_exec(pg, sql, 1, p, err);
+    if (!r)
+        return -1;
+    if (PQntuples(r) == 0 && is_number(dataset)) {
+        PQclear(r);
+        return di_error_set(err, DI_ERR_CONFIG, "no dataset with id %s", dataset);
+    }
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        r = di_pg_exec(pg, "INSERT INTO dsa_core.datasets (name) VALUES ($1) RETURNING id", 1, p,
+                       err);
+        if (!r)
+            return -1;
+    }
+    snprintf(out, 24, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return 0;
+}
+
+/* basename_of gives the object's file name: the URL's last path segment. */
+static void basename_of(const char *url, char *out, size_t outsz) {
+    size_t end = strcspn(url, "?#");
+    size_t start = end;
+    while (start > 0 && url[start - 1] != '/')
+        start--;
+    snprintf(out, outsz, "%.*s", (int)(end - start), url + start);
+}
+
+/* request_json renders the request as run_parameters (caller frees). */
+static char *request_json(const di_import_request *req) {
+    char filename[512], msg[1024];
+    basename_of(req->source, filename, sizeof filename);
+    snprintf(msg, sizeof msg, "%s", req->message ? req->message : "");
+    if (!req->message)
+        snprintf(msg, sizeof msg, "Import %s", filename);
+    cJSON *rp = cJSON_CreateObject();
+    cJSON_AddStringToObject(rp, "source", req->source);
+    cJSON_AddStringToObject(rp, "target_ref", req->ref ? req->ref : "main");
+    cJSON_AddStringToObject(rp, "commit_message", msg);
+    cJSON_AddStringToObject(rp, "mode", req->mode ? req->mode : "snapshot");
+    cJSON_AddStringToObject(rp, "format", req->format ? req->format : "auto");
+    cJSON_AddStringToObject(rp, "compression", req->compression ? req->compression : "auto");
+    cJSON_AddStringToObject(rp, "filename", filename);
+    cJSON *o = cJSON_AddObjectToObject(rp, "options");
+    if (req->delimiter) {
+        char d[2] = {req->delimiter, 0};
+        cJSON_AddStringToObject(o, "delimiter", d);
+    }
+    cJSON_AddBoolToObject(o, "header", req->header);
+    cJSON_AddNumberToObject(o, "max_errors", 0);
+    if (req->batch_size > 0)
+        cJSON_AddNumberToObject(o, "batch_size", (double)req->batch_size);
+    char *s = cJSON_PrintUnformatted(rp);
+    cJSON_Delete(rp);
+    return s;
+}
+
+/* insert_job writes the queue row, claimed by this process (status running). */
+static int insert_job(di_pg *pg, const char *dataset_id, const char *params, char job_id[37],
+                      di_error *err) {
+    const char *p[] = {dataset_id, params};
+    PGresult *r = di_pg_exec(pg,
+                             "INSERT INTO dsa_jobs.analysis_runs (run_type, status, dataset_id, "
+                             "run_parameters) VALUES ('import', 'running', $1, $2::jsonb) "
+                             "RETURNING id",
+                             2, p, err);
+    if (!r)
+        return -1;
+    snprintf(job_id, 37, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return 0;
+}
+
+int di_job_create(const char *conninfo, const di_import_request *req, char job_id[37],
+                  di_error *err) {
+    di_pg pg;
+    char dataset_id[24];
+    char *params = request_json(req);
+    if (!params)
+        return di_error_set(err, DI_ERR_INTERNAL, "out of memory");
+    int rc = di_pg_connect(&pg, conninfo, err);
+    if (rc == 0) {
+        rc = di_pg_cmd(&pg, "BEGIN", 0, NULL, err) ||
+             resolve_dataset(&pg, req->dataset, dataset_id, err) ||
+             insert_job(&pg, dataset_id, params, job_id, err) ||
+             di_pg_cmd(&pg, "COMMIT", 0, NULL, err);
+        if (rc)
+            di_pg_rollback(&pg);
+        di_pg_close(&pg);
+    }
+    free(params);
+    return rc ? -1 : 0;
+}

@@ -1,0 +1,35 @@
+/* pg.h - the one wrapper around libpq (private to the library).
+ *
+ * Every statement is parameterised; every failure becomes a di_error whose
+ * class follows from the SQLSTATE and the connection state: a lost connection
+ * or a serialization failure is transient, anything else internal. */
+#ifndef DI_SINK_PG_H
+#define DI_SINK_PG_H
+
+#include <libpq-fe.h>
+#include "dsa_ingest/error.h"
+
+typedef struct di_pg {
+    PGconn *conn;
+} di_pg;
+
+DI_MUSTCHECK int di_pg_connect(di_pg *pg, const char *conninfo, di_error *err);
+void di_pg_close(di_pg *pg);
+
+/* di_pg_exec runs one statement with text parameters (NULL entries are SQL NULL)
+ * and returns its result, or NULL with err set. The caller PQclear()s it. */
+PGresult *di_pg_exec(di_pg *pg, const char *sql, int nparams, const char *const *params,
+                     di_error *err);
+
+/* di_pg_cmd runs one statement and discards its result. */
+DI_MUSTCHECK int di_pg_cmd(di_pg *pg, const char *sql, int nparams, const char *const *params,
+                           di_error *err);
+
+/* di_pg_copy sends len bytes of COPY text data through `copy_sql` (COPY … FROM STDIN). */
+DI_MUSTCHECK int di_pg_copy(di_pg *pg, const char *copy_sql, const char *data, size_t len,
+                            di_error *err);
+
+/* di_pg_rollback ends a failed transaction; harmless when none is open. */
+void di_pg_rollback(di_pg *pg);
+
+#endif
