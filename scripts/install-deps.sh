@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# install-deps.sh - installs, from Debian 12's packages, whatever of the build,
+# run and test dependencies is missing (and nothing when all are there).
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config clang-format
+  libcurl4-openssl-dev libpq-dev zlib1g-dev libarchive-dev libxxhash-dev libcjson-dev
+  libexpat1-dev libmicrohttpd-dev libcsv-dev
+  postgresql python3 python3-pytest python3-psycopg2 time
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
