@@ -1,0 +1,132 @@
+/* test_checkpoint.c - the checkpoint survives its JSON form exactly (window
+ * included), base64 round-trips, settings parse and refuse junk, and error
+ * messages carry their location. */
+#include "check.h"
+#include "dsa_ingest/job.h"
+#include "job/checkpoint.h"
+#include "util/base64.h"
+
+#include <stdlib.h>
+
+/* test_base64 round-trips every length from 0 to 40 and rejects junk. */
+static void test_base64(void) {
+    unsigned char in[40], out[40];
+    char enc[64];
+    for (size_t i = 0; i < sizeof in; i++)
+        in[i] = (unsigned char)(i * 37 + 11);
+    for (size_t n = 0; n <= sizeof in; n++) {
+        di_base64_encode(in, n, enc);
+        long m = di_base64_decode(enc, out, sizeof out);
+        CHECK_INT(m, (long)n);
+        CHECK(memcmp(in, out, n) == 0);
+    }
+    di_base64_encode((const unsigned char *)"foob", 4, enc);
+    CHECK_STR(enc, "Zm9vYg==");
+    CHECK_INT(di_base64_decode("Zm9v!g==", out, sizeof out), -1);
+    CHECK_INT(di_base64_decode("Zm9", out, sizeof out), -1);
+}
+
+/* test_roundtrip writes a gzip checkpoint and reads it back. */
+static void test_roundtrip(void) {
+    di_checkpoint cp, back;
+    di_error err;
+    di_checkpoint_init(&cp);
+    snprintf(cp.commit_id, sizeof cp.commit_id, "%064d", 7);
+    snprintf(cp.etag, sizeof cp.etag, "\"abc-1\"");
+    cp.size = 251658240;
+    cp.row_number = 4100001;
+    cp.rows = 4100000;
+    cp.batches = 410;
+    cp.bytes_read = 104857600;
+    const char *cols[] = {"id", "naïve \"x\"", ""};
+    CHECK_INT(di_checkpoint_set_header(&cp, cols, 3), 0);
+    cp.has_point = 1;
+    cp.point = (di_decode_point){.kind = DI_COMP_GZIP, .in_offset = 38000001, .bits = 3,
+                                 .out_offset = 412000000, .skip = 1234, .window_len = 32768};
+    for (size_t i = 0; i < cp.point.window_len; i++)
+        cp.point.window[i] = (unsigned char)(i * 7);
+    char *progress = di_progress_json(&cp, "running", "https://h/d.csv.gz");
+    CHECK(progress != NULL);
+    size_t plen = strlen(progress);
+    char *rp = malloc(plen + 32);
+    snprintf(rp, plen + 32, "{\"progress\":%s}", progress);
+    di_checkpoint_init(&back);
+    CHECK_INT(di_checkpoint_parse(&back, rp, &err), 0);
+    CHECK_STR(back.commit_id, cp.commit_id);
+    CHECK_STR(back.etag, cp.etag);
+    CHECK_INT(back.size, cp.size);
+    CHECK_INT(back.row_number, cp.row_number);
+    CHECK_INT(back.rows, cp.rows);
+    CHECK_INT(back.batches, cp.batches);
+    CHECK_INT(back.nheader, 3);
+    CHECK_STR(back.header[1], "naïve \"x\"");
+    CHECK_INT(back.has_point, 1);
+    CHECK_INT(back.point.kind, DI_COMP_GZIP);
+    CHECK_INT(back.point.in_offset, 38000001);
+    CHECK_INT(back.point.bits, 3);
+    CHECK_INT(back.point.out_offset, 412000000);
+    CHECK_INT(back.point.skip, 1234);
+    CHECK_INT(back.point.window_len, 32768);
+    CHECK(memcmp(back.point.window, cp.point.window, 32768) == 0);
+    CHECK(strstr(progress, "\"offset\":38000000") != NULL); /* in_offset - 1 when bits > 0 */
+    CHECK(strstr(progress, "\"percentage\":41.7") != NULL);
+    free(rp);
+    free(progress);
+    di_checkpoint_cleanup(&cp);
+    di_checkpoint_cleanup(&back);
+}
+
+/* test_no_checkpoint: a job that never started has none. */
+static void test_no_checkpoint(void) {
+    di_checkpoint cp;
+    di_error err;
+    di_checkpoint_init(&cp);
+    CHECK_INT(di_checkpoint_parse(&cp, "{\"source\":\"x\"}", &err), 0);
+    CHECK_STR(cp.commit_id, "");
+    CHECK_INT(cp.has_point, 0);
+    CHECK_INT(di_checkpoint_parse(&cp, "{nope", &err), -1);
+    di_checkpoint_cleanup(&cp);
+}
+
+/* test_settings: defaults, overrides, and junk refused with the variable's name. */
+static void test_settings(void) {
+    di_settings s;
+    di_error err;
+    unsetenv("IMPORT_BATCH_SIZE");
+    CHECK_INT(di_settings_load(&s, &err), 0);
+    CHECK_INT(s.batch_size, 10000);
+    CHECK_INT(s.chunk_size, 1048576);
+    setenv("IMPORT_BATCH_SIZE", "250", 1);
+    CHECK_INT(di_settings_load(&s, &err), 0);
+    CHECK_INT(s.batch_size, 250);
+    setenv("IMPORT_BATCH_SIZE", "25x", 1);
+    CHECK_INT(di_settings_load(&s, &err), -1);
+    CHECK_INT(err.cls, DI_ERR_CONFIG);
+    CHECK(strstr(err.message, "IMPORT_BATCH_SIZE") != NULL);
+    setenv("IMPORT_BATCH_SIZE", "0", 1);
+    CHECK_INT(di_settings_load(&s, &err), -1);
+    unsetenv("IMPORT_BATCH_SIZE");
+}
+
+/* test_error_format: the message names object, table, row and byte. */
+static void test_error_format(void) {
+    di_error e;
+    char out[512];
+    di_error_clear(&e);
+    di_error_at(&e, DI_ERR_INPUT, "primary", 5, 1234, "record has %d fields, expected %d", 4, 3);
+    di_error_format(&e, "https://h/x.csv", out, sizeof out);
+    CHECK_STR(out, "https://h/x.csv: table primary, row 5 (byte 1234): record has 4 fields, "
+                   "expected 3");
+    CHECK_INT(di_exit_code(&e), 1);
+    di_error_set(&e, DI_ERR_TRANSIENT, "gave up");
+    CHECK_INT(di_exit_code(&e), 3);
+}
+
+int main(void) {
+    test_base64();
+    test_roundtrip();
+    test_no_checkpoint();
+    test_settings();
+    test_error_format();
+    return check_report();
+}
