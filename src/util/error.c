@@ -46,12 +46,12 @@ void di_error_prefix(di_error *e, const char *what) {
 
 void di_error_format(const di_error *e, const char *object, char *out, size_t outsz) {
     char where[256] = "";
+    /* A record's location is spelled out here; a decoder or source names its
+     * own offset and object inside the message, so neither is repeated. */
     if (e->row >= 0 && e->table[0])
         snprintf(where, sizeof where, "table %s, row %lld (byte %lld): ", e->table,
                  (long long)e->row, (long long)e->byte);
-    else if (e->byte >= 0)
-        snprintf(where, sizeof where, "byte %lld: ", (long long)e->byte);
-    if (object && object[0])
+    if (object && object[0] && !strstr(e->message, object))
         snprintf(out, outsz, "%s: %s%s", object, where, e->message);
     else
         snprintf(out, outsz, "%s%s", where, e->message);
