@@ -165,7 +165,7 @@ const char *cli_embedded_start(di_error *err) {
         return NULL;
     char lockpath[600];
     snprintf(lockpath, sizeof lockpath, "%s/lock", c.home);
-    int lock = open(lockpath, O_RDWR | O_CREAT, 0600);
+    int lock = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600); /* not for the server */
     if (lock < 0 || flock(lock, LOCK_EX) != 0) {
         di_error_set(err, DI_ERR_CONFIG, "cannot lock %s: %s", lockpath, strerror(errno));
         if (lock >= 0)

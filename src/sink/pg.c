@@ -48,7 +48,9 @@ void di_pg_close(di_pg *pg) {
 
 PGresult *di_pg_exec(di_pg *pg, const char *sql, int nparams, const char *const *params,
                      di_error *err) {
-    PGresult *res = PQexecParams(pg->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    /* Without parameters the simple protocol runs multi-statement scripts (migrations). */
+    PGresult *res = nparams ? PQexecParams(pg->conn, sql, nparams, NULL, params, NULL, NULL, 0)
+                            : PQexec(pg->conn, sql);
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
         return res;
