@@ -9,10 +9,10 @@
 #include "dsa_ingest/error.h"
 
 typedef struct di_buf {
-    char *data;  /* owned; always NUL-terminated when len > 0 or after any append */
+    char *data; /* owned; always NUL-terminated when len > 0 or after any append */
     size_t len;
     size_t cap;
-    size_t max;  /* growing past this fails */
+    size_t max; /* growing past this fails */
 } di_buf;
 
 void di_buf_init(di_buf *b, size_t max);

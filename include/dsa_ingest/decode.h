@@ -18,7 +18,8 @@ typedef enum di_compression {
     DI_COMP_GZIP,
 } di_compression;
 
-/* di_compression_name / di_compression_parse: "auto", "none", "gzip". parse returns -1 if unknown. */
+/* di_compression_name / di_compression_parse: "auto", "none", "gzip". parse returns -1 if unknown.
+ */
 const char *di_compression_name(di_compression c);
 int di_compression_parse(const char *s, di_compression *out);
 

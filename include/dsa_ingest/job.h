@@ -13,17 +13,17 @@
 
 /* Settings (DESIGN §4): environment first, flags override. */
 typedef struct di_settings {
-    long batch_size;            /* IMPORT_BATCH_SIZE, rows per batch transaction */
-    long chunk_size;            /* IMPORT_CHUNK_SIZE, bytes per read */
-    long parallel_workers;      /* IMPORT_PARALLEL_WORKERS */
-    long progress_interval;     /* IMPORT_PROGRESS_UPDATE_INTERVAL, batches between log lines */
-    long stall_timeout_s;       /* IMPORT_STALL_TIMEOUT */
-    long max_retries;           /* IMPORT_MAX_RETRIES, network retries in a row */
-    long retry_backoff_ms;      /* IMPORT_RETRY_BACKOFF_MS, first backoff */
-    long retry_max_s;           /* IMPORT_RETRY_MAX_SECONDS, total time spent retrying */
-    long db_retries;            /* IMPORT_DB_RETRIES, reconnects to resume a job in-process */
-    long max_field;             /* IMPORT_MAX_FIELD_SIZE, bytes */
-    long max_columns;           /* IMPORT_MAX_COLUMNS */
+    long batch_size;        /* IMPORT_BATCH_SIZE, rows per batch transaction */
+    long chunk_size;        /* IMPORT_CHUNK_SIZE, bytes per read */
+    long parallel_workers;  /* IMPORT_PARALLEL_WORKERS */
+    long progress_interval; /* IMPORT_PROGRESS_UPDATE_INTERVAL, batches between log lines */
+    long stall_timeout_s;   /* IMPORT_STALL_TIMEOUT */
+    long max_retries;       /* IMPORT_MAX_RETRIES, network retries in a row */
+    long retry_backoff_ms;  /* IMPORT_RETRY_BACKOFF_MS, first backoff */
+    long retry_max_s;       /* IMPORT_RETRY_MAX_SECONDS, total time spent retrying */
+    long db_retries;        /* IMPORT_DB_RETRIES, reconnects to resume a job in-process */
+    long max_field;         /* IMPORT_MAX_FIELD_SIZE, bytes */
+    long max_columns;       /* IMPORT_MAX_COLUMNS */
 } di_settings;
 
 /* di_settings_load fills defaults, then the environment. A malformed value is
@@ -33,22 +33,22 @@ DI_MUSTCHECK int di_settings_load(di_settings *s, di_error *err);
 /* What a user asks to import (the job's run_parameters). Strings are borrowed. */
 typedef struct di_import_request {
     const char *source;
-    const char *dataset;        /* name, or a numeric id */
-    const char *ref;            /* "main" */
-    const char *message;        /* NULL: "Import <filename>" */
-    const char *mode;           /* "snapshot" | "update" */
-    const char *format;         /* "auto" | "csv" | "tsv" */
-    const char *compression;    /* "auto" | "none" | "gzip" */
-    char delimiter;             /* 0: by format */
-    int header;                 /* 1 unless --no-header */
-    long batch_size;            /* 0: the setting */
+    const char *dataset;     /* name, or a numeric id */
+    const char *ref;         /* "main" */
+    const char *message;     /* NULL: "Import <filename>" */
+    const char *mode;        /* "snapshot" | "update" */
+    const char *format;      /* "auto" | "csv" | "tsv" */
+    const char *compression; /* "auto" | "none" | "gzip" */
+    char delimiter;          /* 0: by format */
+    int header;              /* 1 unless --no-header */
+    long batch_size;         /* 0: the setting */
 } di_import_request;
 
 /* di_job_create records a new import job (status running, claimed by this
  * process) with its dataset (created when missing) and its unpublished commit.
  * job_id receives the uuid (37 bytes). */
-DI_MUSTCHECK int di_job_create(const char *conninfo, const di_import_request *req,
-                               char job_id[37], di_error *err);
+DI_MUSTCHECK int di_job_create(const char *conninfo, const di_import_request *req, char job_id[37],
+                               di_error *err);
 
 /* Live progress, reported after every batch. */
 typedef struct di_progress {
@@ -72,7 +72,7 @@ typedef struct di_job_hooks {
 /* The outcome of a job, as `--json` prints it. */
 typedef struct di_job_result {
     char job_id[37];
-    char status[16];     /* completed | failed | running */
+    char status[16]; /* completed | failed | running */
     char commit_id[65];
     long dataset_id;
     char ref[256];
@@ -81,7 +81,7 @@ typedef struct di_job_result {
     int tables;
     int rejects;
     double elapsed_s;
-    char object[1024];   /* the source, without secrets */
+    char object[1024]; /* the source, without secrets */
 } di_job_result;
 
 /* di_job_run runs (or resumes) job_id to the end. On an input error the job is

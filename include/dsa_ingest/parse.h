@@ -19,12 +19,12 @@ const char *di_format_name(di_format f);
 int di_format_parse(const char *s, di_format *out); /* -1 if unknown */
 
 typedef struct di_parse_opts {
-    di_format format;     /* CSV or TSV (AUTO resolved by the caller) */
-    char delimiter;       /* 0: ',' for CSV, '\t' for TSV */
-    int header;           /* 1: the first record names the columns */
-    size_t max_field;     /* bytes in one field (default 16 MiB) */
-    size_t max_columns;   /* fields in one record (default 16384) */
-    const char *table_key;/* "primary" */
+    di_format format;      /* CSV or TSV (AUTO resolved by the caller) */
+    char delimiter;        /* 0: ',' for CSV, '\t' for TSV */
+    int header;            /* 1: the first record names the columns */
+    size_t max_field;      /* bytes in one field (default 16 MiB) */
+    size_t max_columns;    /* fields in one record (default 16384) */
+    const char *table_key; /* "primary" */
     /* Resume: start mid-stream. The first byte read is at start_offset, the
      * first record returned gets row number start_row, and the columns are
      * resume_columns (the header is not read again). */
@@ -39,10 +39,10 @@ void di_parse_opts_default(di_parse_opts *o);
 typedef struct di_record {
     const char *const *fields; /* nfields values, each NUL-terminated, valid UTF-8 */
     const size_t *lens;
-    size_t nfields;            /* == number of columns */
-    int64_t row;               /* n: the record's number (header = 1) */
-    int64_t start;             /* decoded offset of the record's first byte */
-    int64_t next;              /* decoded offset where the next record starts */
+    size_t nfields; /* == number of columns */
+    int64_t row;    /* n: the record's number (header = 1) */
+    int64_t start;  /* decoded offset of the record's first byte */
+    int64_t next;   /* decoded offset where the next record starts */
 } di_record;
 
 typedef struct di_parser di_parser;

@@ -19,9 +19,9 @@ DI_MUSTCHECK int di_json_append_string(di_buf *out, const char *s, size_t n);
 /* The column order of one table: names and the permutation that sorts them by bytes. */
 typedef struct di_row_layout {
     size_t ncolumns;
-    size_t *order;     /* order[k] = index of the k-th column in byte order */
-    di_buf keys;       /* the escaped "name": prefixes, concatenated */
-    size_t *key_off;   /* key_off[i], key_len[i]: column i's "name": in keys */
+    size_t *order;   /* order[k] = index of the k-th column in byte order */
+    di_buf keys;     /* the escaped "name": prefixes, concatenated */
+    size_t *key_off; /* key_off[i], key_len[i]: column i's "name": in keys */
     size_t *key_len;
 } di_row_layout;
 
@@ -30,8 +30,8 @@ void di_row_layout_cleanup(di_row_layout *l);
 
 /* di_row_json writes the canonical JSON object of one record of string values
  * (out is reset first). */
-DI_MUSTCHECK int di_row_json(const di_row_layout *l, const char *const *values,
-                             const size_t *lens, di_buf *out);
+DI_MUSTCHECK int di_row_json(const di_row_layout *l, const char *const *values, const size_t *lens,
+                             di_buf *out);
 
 /* di_row_hash writes the lowercase hex XXH3-128 of json into hex[DI_HASH_HEX + 1]. */
 void di_row_hash(const char *json, size_t len, char hex[DI_HASH_HEX + 1]);

@@ -14,13 +14,13 @@
 typedef struct di_source di_source;
 
 typedef struct di_source_opts {
-    size_t chunk_size;      /* IMPORT_CHUNK_SIZE: bytes per read / receive buffer */
-    int max_retries;        /* transient failures in a row before giving up (default 8) */
-    double retry_max_s;     /* total seconds spent retrying before giving up (default 120) */
-    double backoff_base_s;  /* first backoff; doubles, full jitter (default 0.2) */
-    int stall_s;            /* no byte for this many seconds = stalled connection (default 30) */
-    int connect_timeout_s;  /* default 15 */
-    const char *etag;       /* NULL, or the ETag the object must still have (resume) */
+    size_t chunk_size;     /* IMPORT_CHUNK_SIZE: bytes per read / receive buffer */
+    int max_retries;       /* transient failures in a row before giving up (default 8) */
+    double retry_max_s;    /* total seconds spent retrying before giving up (default 120) */
+    double backoff_base_s; /* first backoff; doubles, full jitter (default 0.2) */
+    int stall_s;           /* no byte for this many seconds = stalled connection (default 30) */
+    int connect_timeout_s; /* default 15 */
+    const char *etag;      /* NULL, or the ETag the object must still have (resume) */
 } di_source_opts;
 
 /* di_source_opts_default fills the defaults above. */
@@ -39,15 +39,14 @@ di_source *di_source_open(const char *url, int64_t offset, const di_source_opts 
 
 /* di_source_read reads up to cap bytes into buf. *nread == 0 means end of object.
  * Returns 0, or -1 with err set. */
-DI_MUSTCHECK int di_source_read(di_source *s, void *buf, size_t cap, size_t *nread,
-                                di_error *err);
+DI_MUSTCHECK int di_source_read(di_source *s, void *buf, size_t cap, size_t *nread, di_error *err);
 
-int64_t di_source_size(const di_source *s);       /* object size, -1 if unknown */
-const char *di_source_etag(const di_source *s);   /* "" if the server gave none */
-int64_t di_source_offset(const di_source *s);     /* next byte read() will return */
-const char *di_source_display(const di_source *s);/* the URL without secrets */
+int64_t di_source_size(const di_source *s);        /* object size, -1 if unknown */
+const char *di_source_etag(const di_source *s);    /* "" if the server gave none */
+int64_t di_source_offset(const di_source *s);      /* next byte read() will return */
+const char *di_source_display(const di_source *s); /* the URL without secrets */
 void di_source_get_stats(const di_source *s, di_source_stats *st);
-void di_source_close(di_source *s);               /* accepts NULL */
+void di_source_close(di_source *s); /* accepts NULL */
 
 /* di_url_redact writes url without userinfo password and query string. */
 void di_url_redact(const char *url, char *out, size_t outsz);

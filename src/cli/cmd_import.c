@@ -4,6 +4,7 @@
 #include "cli/progress.h"
 #include "dsa_ingest/job.h"
 #include "dsa_ingest/sink.h"
+#include "dsa_ingest/source.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -93,30 +94,56 @@ static int check_values(const import_args *a) {
 
 /* parse_args reads the command line into a. */
 static int parse_args(int argc, char **argv, import_args *a) {
-    static const struct option opts[] = {
-        {"dataset", required_argument, NULL, 'D'},  {"ref", required_argument, NULL, 'r'},
-        {"message", required_argument, NULL, 'm'},  {"mode", required_argument, NULL, 'M'},
-        {"format", required_argument, NULL, 'f'},   {"compression", required_argument, NULL, 'c'},
-        {"delimiter", required_argument, NULL, 'd'}, {"no-header", no_argument, NULL, 'H'},
-        {"batch-size", required_argument, NULL, 'b'}, {"json", no_argument, NULL, 'j'},
-        {"database", required_argument, NULL, 'B'}, {"resume", required_argument, NULL, 'R'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"dataset", required_argument, NULL, 'D'},
+                                         {"ref", required_argument, NULL, 'r'},
+                                         {"message", required_argument, NULL, 'm'},
+                                         {"mode", required_argument, NULL, 'M'},
+                                         {"format", required_argument, NULL, 'f'},
+                                         {"compression", required_argument, NULL, 'c'},
+                                         {"delimiter", required_argument, NULL, 'd'},
+                                         {"no-header", no_argument, NULL, 'H'},
+                                         {"batch-size", required_argument, NULL, 'b'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"database", required_argument, NULL, 'B'},
+                                         {"resume", required_argument, NULL, 'R'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     memset(a, 0, sizeof *a);
-    a->req = (di_import_request){.ref = "main", .mode = "snapshot", .format = "auto",
-                                 .compression = "auto", .header = 1};
+    a->req = (di_import_request){
+        .ref = "main", .mode = "snapshot", .format = "auto", .compression = "auto", .header = 1};
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'D': a->req.dataset = optarg; break;
-        case 'r': a->req.ref = optarg; break;
-        case 'm': a->req.message = optarg; break;
-        case 'M': a->req.mode = optarg; break;
-        case 'f': a->req.format = optarg; break;
-        case 'c': a->req.compression = optarg; break;
-        case 'H': a->req.header = 0; break;
-        case 'j': a->json = 1; break;
-        case 'B': a->database = optarg; break;
-        case 'R': a->resume = optarg; break;
+        case 'D':
+            a->req.dataset = optarg;
+            break;
+        case 'r':
+            a->req.ref = optarg;
+            break;
+        case 'm':
+            a->req.message = optarg;
+            break;
+        case 'M':
+            a->req.mode = optarg;
+            break;
+        case 'f':
+            a->req.format = optarg;
+            break;
+        case 'c':
+            a->req.compression = optarg;
+            break;
+        case 'H':
+            a->req.header = 0;
+            break;
+        case 'j':
+            a->json = 1;
+            break;
+        case 'B':
+            a->database = optarg;
+            break;
+        case 'R':
+            a->resume = optarg;
+            break;
         case 'd':
             if (parse_delimiter(optarg, &a->req.delimiter))
                 return usage_error("--delimiter takes one character", optarg);
@@ -125,8 +152,11 @@ static int parse_args(int argc, char **argv, import_args *a) {
             if (parse_positive(optarg, &a->req.batch_size))
                 return usage_error("--batch-size takes a positive number", optarg);
             break;
-        case 'h': fputs(import_usage, stdout); exit(0);
-        default: return usage_error("bad option", NULL);
+        case 'h':
+            fputs(import_usage, stdout);
+            exit(0);
+        default:
+            return usage_error("bad option", NULL);
         }
     }
     if (optind < argc)
@@ -187,8 +217,7 @@ static int report(const import_args *a, const di_job_result *res, const di_error
     if (err->cls != DI_ERR_NONE) {
         int code = cli_fail(err, res->object);
         if (strcmp(res->status, "running") == 0 && res->job_id[0])
-            cli_log("job %s is resumable: dsa-ingest import --resume %s", res->job_id,
-                    res->job_id);
+            cli_log("job %s is resumable: dsa-ingest import --resume %s", res->job_id, res->job_id);
         return code;
     }
     cli_log("job %s: imported %lld rows (%lld bytes) into dataset %ld, ref %s, as commit %s "
@@ -216,8 +245,14 @@ int cmd_import(int argc, char **argv) {
         snprintf(job_id, sizeof job_id, "%s", a.resume);
     else if (di_job_create(conninfo, &a.req, job_id, &err))
         return report(&a, &res, &err);
-    cli_log("job %s: %s %s", job_id, a.resume ? "resuming" : "importing",
-            a.resume ? "from its checkpoint" : "");
+    char shown[1024];
+    if (a.resume)
+        cli_log("job %s: resuming from its checkpoint", job_id);
+    else {
+        di_url_redact(a.req.source, shown, sizeof shown);
+        cli_log("job %s: importing %s into dataset %s, ref %s", job_id, shown, a.req.dataset,
+                a.req.ref);
+    }
     cli_progress bar;
     cli_progress_init(&bar);
     di_job_hooks hooks = {cli_progress_update, log_line, &bar};

@@ -86,8 +86,8 @@ static int run_tool(const cluster *c, char *const argv[], di_error *err) {
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        if (c->owner && (setgroups(0, NULL) || setgid(c->owner->pw_gid) ||
-                         setuid(c->owner->pw_uid)))
+        if (c->owner &&
+            (setgroups(0, NULL) || setgid(c->owner->pw_gid) || setuid(c->owner->pw_uid)))
             _exit(126);
         execv(argv[0], argv);
         _exit(127);
@@ -108,8 +108,8 @@ static int init_cluster(const cluster *c, di_error *err) {
     if (access(pgv, F_OK) == 0)
         return 0;
     snprintf(initdb, sizeof initdb, "%s/initdb", c->bindir);
-    char *argv[] = {initdb, "-D", (char *)c->data, "-U", "postgres", "-A", "trust",
-                    "-E", "UTF8", "--locale=C", NULL};
+    char *argv[] = {initdb,  "-D", (char *)c->data, "-U",         "postgres", "-A",
+                    "trust", "-E", "UTF8",          "--locale=C", NULL};
     if (mkdir_owned(c, c->data, 0700, err))
         return -1;
     return run_tool(c, argv, err);
@@ -127,8 +127,8 @@ static int start_cluster(const cluster *c, const char *conninfo, di_error *err) 
     char pg_ctl[300], opts[800];
     snprintf(pg_ctl, sizeof pg_ctl, "%s/pg_ctl", c->bindir);
     snprintf(opts, sizeof opts, "-c listen_addresses='' -k %s -p " EMBEDDED_PORT, c->sock);
-    char *argv[] = {pg_ctl, "start", "-w", "-t", "120", "-D", (char *)c->data,
-                    "-l", (char *)c->log, "-o", opts, NULL};
+    char *argv[] = {pg_ctl,          "start", "-w",           "-t", "120", "-D",
+                    (char *)c->data, "-l",    (char *)c->log, "-o", opts,  NULL};
     return run_tool(c, argv, err);
 }
 
@@ -145,8 +145,7 @@ static int setup(cluster *c, di_error *err) {
     if (find_bindir(c, err))
         return -1;
     if (mkdir(c->home, 0755) != 0 && errno != EEXIST)
-        return di_error_set(err, DI_ERR_CONFIG, "cannot create %s: %s", c->home,
-                            strerror(errno));
+        return di_error_set(err, DI_ERR_CONFIG, "cannot create %s: %s", c->home, strerror(errno));
     if (mkdir_owned(c, c->home, 0755, err) || mkdir_owned(c, c->sock, 0755, err))
         return -1;
     int fd = open(c->log, O_WRONLY | O_APPEND | O_CREAT, 0600);
@@ -179,8 +178,8 @@ const char *cli_embedded_start(di_error *err) {
 }
 
 const char *cli_database(const char *flag, int *embedded, di_error *err) {
-    static const char *const pgvars[] = {"PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE",
-                                         "PGUSER", "PGSERVICE"};
+    static const char *const pgvars[] = {"PGHOST",     "PGHOSTADDR", "PGPORT",
+                                         "PGDATABASE", "PGUSER",     "PGSERVICE"};
     *embedded = 0;
     if (flag && *flag)
         return flag;

@@ -76,8 +76,8 @@ int di_batch_commit(di_pg *pg, di_batch *b, const char *commit_id, const char *j
     const char *p[] = {commit_id};
     if (di_pg_cmd(pg, "BEGIN", 0, NULL, err) ||
         (b->rows > 0 &&
-         (di_pg_copy(pg, "COPY di_stage (row_hash, logical_row_id, data) FROM STDIN",
-                     b->copy.data, b->copy.len, err) ||
+         (di_pg_copy(pg, "COPY di_stage (row_hash, logical_row_id, data) FROM STDIN", b->copy.data,
+                     b->copy.len, err) ||
           di_pg_cmd(pg,
                     "INSERT INTO dsa_core.rows (row_hash, data) "
                     "SELECT DISTINCT ON (row_hash) row_hash, data::jsonb FROM di_stage "

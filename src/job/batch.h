@@ -26,7 +26,7 @@ DI_MUSTCHECK int di_batch_prepare(di_pg *pg, di_error *err);
 /* di_batch_commit loads the batch and advances the job's progress in ONE
  * transaction; it fails (and rolls back) if the job is no longer running.
  * The batch is emptied on success. */
-DI_MUSTCHECK int di_batch_commit(di_pg *pg, di_batch *b, const char *commit_id,
-                                 const char *job_id, const char *progress_json, di_error *err);
+DI_MUSTCHECK int di_batch_commit(di_pg *pg, di_batch *b, const char *commit_id, const char *job_id,
+                                 const char *progress_json, di_error *err);
 
 #endif

@@ -122,8 +122,7 @@ static int insert_commit(di_pg *pg, const di_job_row *j, const char *commit_id, 
 
 int di_catalog_start(di_pg *pg, di_job_row *j, di_checkpoint *cp, di_error *err) {
     if (di_pg_cmd(pg, "BEGIN", 0, NULL, err) || read_parent(pg, j, err) ||
-        new_commit_id(pg, j->id, cp->commit_id, err) ||
-        insert_commit(pg, j, cp->commit_id, err))
+        new_commit_id(pg, j->id, cp->commit_id, err) || insert_commit(pg, j, cp->commit_id, err))
         goto fail;
     char *progress = di_progress_json(cp, "running", j->source);
     if (!progress) {
@@ -192,22 +191,22 @@ static int move_ref(di_pg *pg, const di_job_row *j, const char *commit_id, di_er
 
 /* complete_job stores the schema and completes the job; the summary gets the
  * row differences against the parent, counted in the same transaction. */
-static int complete_job(di_pg *pg, const di_job_row *j, const char *commit_id,
-                        const char *progress, const char *summary, const char *schema,
-                        di_error *err) {
+static int complete_job(di_pg *pg, const di_job_row *j, const char *commit_id, const char *progress,
+                        const char *summary, const char *schema, di_error *err) {
     const char *ps[] = {commit_id, schema};
     if (di_pg_cmd(pg,
                   "INSERT INTO dsa_core.commit_schemas (commit_id, schema_definition) "
                   "VALUES ($1, $2::jsonb) ON CONFLICT (commit_id) DO UPDATE "
                   "SET schema_definition = EXCLUDED.schema_definition",
                   2, ps, err) ||
-        di_pg_cmd(pg, "UPDATE dsa_core.commits SET committed_at = now() WHERE commit_id = $1",
-                  1, ps, err))
+        di_pg_cmd(pg, "UPDATE dsa_core.commits SET committed_at = now() WHERE commit_id = $1", 1,
+                  ps, err))
         return -1;
     const char *p[] = {j->id, progress, summary, commit_id, j->parent[0] ? j->parent : NULL};
     return di_pg_cmd(
         pg,
-        "WITH n AS (SELECT logical_row_id, row_hash FROM dsa_core.commit_rows WHERE commit_id = $4),"
+        "WITH n AS (SELECT logical_row_id, row_hash FROM dsa_core.commit_rows WHERE commit_id = "
+        "$4),"
         " o AS (SELECT logical_row_id, row_hash FROM dsa_core.commit_rows WHERE commit_id = $5),"
         " d AS (SELECT count(*) FILTER (WHERE o.logical_row_id IS NULL) AS added,"
         "   count(*) FILTER (WHERE n.logical_row_id IS NULL) AS removed,"
@@ -222,9 +221,8 @@ static int complete_job(di_pg *pg, const di_job_row *j, const char *commit_id,
         5, p, err);
 }
 
-int di_catalog_finish(di_pg *pg, di_job_row *j, const di_checkpoint *cp,
-                      const char *progress_json, const char *summary_json,
-                      const char *schema_json, di_error *err) {
+int di_catalog_finish(di_pg *pg, di_job_row *j, const di_checkpoint *cp, const char *progress_json,
+                      const char *summary_json, const char *schema_json, di_error *err) {
     if (di_pg_cmd(pg, "BEGIN", 0, NULL, err) || carry_parent_tables(pg, j, cp, err) ||
         move_ref(pg, j, cp->commit_id, err) ||
         complete_job(pg, j, cp->commit_id, progress_json, summary_json, schema_json, err) ||
@@ -240,8 +238,7 @@ int di_catalog_fail(di_pg *pg, const char *job_id, const char *commit_id, const 
     const char *p[] = {job_id, commit_id && commit_id[0] ? commit_id : NULL, message};
     if (di_pg_cmd(pg, "BEGIN", 0, NULL, err) ||
         di_pg_cmd(pg, "DELETE FROM dsa_core.commit_rows WHERE commit_id = $1", 1, p + 1, err) ||
-        di_pg_cmd(pg, "DELETE FROM dsa_core.commit_schemas WHERE commit_id = $1", 1, p + 1,
-                  err) ||
+        di_pg_cmd(pg, "DELETE FROM dsa_core.commit_schemas WHERE commit_id = $1", 1, p + 1, err) ||
         di_pg_cmd(pg,
                   "DELETE FROM dsa_core.commits c WHERE commit_id = $1 AND NOT EXISTS "
                   "(SELECT 1 FROM dsa_core.refs r WHERE r.commit_id = c.commit_id)",

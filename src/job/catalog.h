@@ -12,18 +12,18 @@ typedef struct di_job_row {
     char id[37];
     char status[16];
     long dataset_id;
-    char parent[65];        /* source_commit_id: the ref's head when the job started */
+    char parent[65]; /* source_commit_id: the ref's head when the job started */
     char source[4096];
     char ref[256];
     char message[1024];
     char mode[16];
     char format[16];
     char compression[16];
-    char delimiter;         /* 0: by format */
+    char delimiter; /* 0: by format */
     int header;
-    long batch_size;        /* 0: the setting */
-    char *run_parameters;   /* the whole JSON (owned) */
-    char *output_summary;   /* JSON or NULL (owned) */
+    long batch_size;      /* 0: the setting */
+    char *run_parameters; /* the whole JSON (owned) */
+    char *output_summary; /* JSON or NULL (owned) */
     char error_message[1024];
 } di_job_row;
 

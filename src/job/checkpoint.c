@@ -76,9 +76,9 @@ static cJSON *checkpoint_json(const di_checkpoint *cp, const char *url) {
     cJSON_AddStringToObject(c, "table_key", cp->table_key);
     cJSON_AddNumberToObject(c, "row_number", (double)cp->row_number);
     if (cp->header)
-        cJSON_AddItemToObject(c, "header",
-                              cJSON_CreateStringArray((const char *const *)cp->header,
-                                                      (int)cp->nheader));
+        cJSON_AddItemToObject(
+            c, "header",
+            cJSON_CreateStringArray((const char *const *)cp->header, (int)cp->nheader));
     if (cp->has_point)
         cJSON_AddItemToObject(c, "decoder", decoder_json(&cp->point));
     return c;
@@ -158,8 +158,7 @@ static int parse_header(di_checkpoint *cp, const cJSON *h) {
 }
 
 /* parse_checkpoint restores the fields of the "checkpoint" object. */
-static int parse_checkpoint(di_checkpoint *cp, const cJSON *prog, const cJSON *c,
-                            di_error *err) {
+static int parse_checkpoint(di_checkpoint *cp, const cJSON *prog, const cJSON *c, di_error *err) {
     str(c, "commit_id", cp->commit_id, sizeof cp->commit_id);
     const cJSON *src = cJSON_GetObjectItemCaseSensitive(c, "source");
     str(src, "etag", cp->etag, sizeof cp->etag);

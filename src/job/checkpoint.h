@@ -10,12 +10,12 @@
 #define DI_CHECKPOINT_VERSION 1
 
 typedef struct di_checkpoint {
-    char commit_id[65];    /* "" until the job has started */
-    char etag[256];        /* the object's ETag when the job started ("" if none) */
-    int64_t size;          /* object size, -1 unknown */
+    char commit_id[65]; /* "" until the job has started */
+    char etag[256];     /* the object's ETag when the job started ("" if none) */
+    int64_t size;       /* object size, -1 unknown */
     char table_key[128];
-    int64_t row_number;    /* n of the next record; 0 = nothing parsed yet */
-    char **header;         /* the table's column names (owned), NULL before the header */
+    int64_t row_number; /* n of the next record; 0 = nothing parsed yet */
+    char **header;      /* the table's column names (owned), NULL before the header */
     size_t nheader;
     di_decode_point point; /* where the decoder restarts; point.skip reaches the record */
     int has_point;         /* 0: start from byte 0 */

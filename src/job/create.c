@@ -27,8 +27,8 @@ static int resolve_dataset(di_pg *pg, const char *dataset, char out[24], di_erro
                           ? "SELECT id FROM dsa_core.datasets WHERE id = $1::integer"
                           : "SELECT id FROM dsa_core.datasets WHERE name = $1 ORDER BY id LIMIT 1";
     if (!is_number(dataset) &&
-        di_pg_cmd(pg, "SELECT pg_advisory_xact_lock(hashtext('dsa-ingest:dataset:' || $1))", 1,
-                  p, err))
+        di_pg_cmd(pg, "SELECT pg_advisory_xact_lock(hashtext('dsa-ingest:dataset:' || $1))", 1, p,
+                  err))
         return -1;
     PGresult *r = di_pg_exec(pg, sql, 1, p, err);
     if (!r)

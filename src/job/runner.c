@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SNIFF_BYTES 16
+#define SNIFF_BYTES  16
 #define ROW_JSON_MAX ((size_t)1 << 30)
 
 /* The source with its first bytes read ahead for sniffing, replayed on pull. */
@@ -207,8 +207,7 @@ static int ensure_layout(run *r, di_error *err) {
         return 0;
     size_t n = 0;
     const char *const *cols = di_parser_columns(r->parser, &n);
-    if (di_row_layout_init(&r->layout, cols, n) ||
-        di_checkpoint_set_header(&r->cp, cols, n))
+    if (di_row_layout_init(&r->layout, cols, n) || di_checkpoint_set_header(&r->cp, cols, n))
         return di_error_set(err, DI_ERR_INTERNAL, "out of memory");
     r->have_layout = 1;
     return 0;
@@ -228,8 +227,10 @@ static void mark_position(run *r, int64_t pos) {
     r->cp.point.skip = pos;
     r->cp.has_point = 1;
     if (!r->warned_rewind++)
-        run_log(r, "no inflate access point before byte %lld: a resume would re-read the "
-                   "object from byte 0", (long long)pos);
+        run_log(r,
+                "no inflate access point before byte %lld: a resume would re-read the "
+                "object from byte 0",
+                (long long)pos);
 }
 
 /* report calls the progress hook. */
@@ -420,7 +421,8 @@ static void fail_job(run *r, const di_error *cause) {
 
 /* backoff_sleep waits before the next attempt: exponential, full jitter. */
 static void backoff_sleep(const run *r, int attempt_no) {
-    double cap = (double)r->s->retry_backoff_ms / 1000.0 * (double)(1 << (attempt_no < 6 ? attempt_no : 6));
+    double cap =
+        (double)r->s->retry_backoff_ms / 1000.0 * (double)(1 << (attempt_no < 6 ? attempt_no : 6));
     double wait = cap * ((double)rand() / (double)RAND_MAX);
     usleep((useconds_t)(wait * 1e6));
 }

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define MIGRATE_LOCK "SELECT pg_advisory_lock(hashtext('dsa-ingest:migrate'))"
+#define MIGRATE_LOCK   "SELECT pg_advisory_lock(hashtext('dsa-ingest:migrate'))"
 #define MIGRATE_UNLOCK "SELECT pg_advisory_unlock(hashtext('dsa-ingest:migrate'))"
 
 static const char *const version_table_sql =
@@ -41,8 +41,8 @@ static int apply_one(di_pg *pg, const struct di_migration *m, di_error *err) {
     snprintf(ver, sizeof ver, "%d", m->version);
     const char *params[] = {ver, m->name};
     if (di_pg_cmd(pg, "BEGIN", 0, NULL, err) || di_pg_cmd(pg, m->sql, 0, NULL, err) ||
-        di_pg_cmd(pg, "INSERT INTO dsa_ingest.schema_migrations (version, name) VALUES ($1, $2)",
-                  2, params, err) ||
+        di_pg_cmd(pg, "INSERT INTO dsa_ingest.schema_migrations (version, name) VALUES ($1, $2)", 2,
+                  params, err) ||
         di_pg_cmd(pg, "COMMIT", 0, NULL, err)) {
         di_pg_rollback(pg);
         di_error_prefix(err, m->name);

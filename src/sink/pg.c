@@ -25,9 +25,17 @@ static int pg_fail(di_pg *pg, const PGresult *res, const char *what, di_error *e
                         state ? " (SQLSTATE " : "", state ? state : "", state ? ")" : "");
 }
 
+/* ignore_notice drops server NOTICEs ("already exists, skipping"): library code
+ * never prints, and nothing in them is for the user. */
+static void ignore_notice(void *arg, const char *message) {
+    (void)arg;
+    (void)message;
+}
+
 int di_pg_connect(di_pg *pg, const char *conninfo, di_error *err) {
     pg->conn = PQconnectdb(conninfo ? conninfo : "");
     if (PQstatus(pg->conn) == CONNECTION_OK) {
+        PQsetNoticeProcessor(pg->conn, ignore_notice, NULL);
         PGresult *r = PQexec(pg->conn, "SET application_name = 'dsa-ingest'");
         PQclear(r);
         return 0;
@@ -59,8 +67,7 @@ PGresult *di_pg_exec(di_pg *pg, const char *sql, int nparams, const char *const 
     return NULL;
 }
 
-int di_pg_cmd(di_pg *pg, const char *sql, int nparams, const char *const *params,
-              di_error *err) {
+int di_pg_cmd(di_pg *pg, const char *sql, int nparams, const char *const *params, di_error *err) {
     PGresult *res = di_pg_exec(pg, sql, nparams, params, err);
     if (!res)
         return -1;

@@ -41,8 +41,12 @@ static void test_roundtrip(void) {
     const char *cols[] = {"id", "naïve \"x\"", ""};
     CHECK_INT(di_checkpoint_set_header(&cp, cols, 3), 0);
     cp.has_point = 1;
-    cp.point = (di_decode_point){.kind = DI_COMP_GZIP, .in_offset = 38000001, .bits = 3,
-                                 .out_offset = 412000000, .skip = 1234, .window_len = 32768};
+    cp.point = (di_decode_point){.kind = DI_COMP_GZIP,
+                                 .in_offset = 38000001,
+                                 .bits = 3,
+                                 .out_offset = 412000000,
+                                 .skip = 1234,
+                                 .window_len = 32768};
     for (size_t i = 0; i < cp.point.window_len; i++)
         cp.point.window[i] = (unsigned char)(i * 7);
     char *progress = di_progress_json(&cp, "running", "https://h/d.csv.gz");
