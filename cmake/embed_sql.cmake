@@ -2,6 +2,7 @@
 # its schema and `dsa-ingest migrate` needs no files at run time.
 set(out "/* Generated from the sql directory by cmake/embed_sql.cmake. Do not edit. */\n")
 string(APPEND out "#include \"sink/migrations.h\"\n\nconst struct di_migration di_migrations[] = {\n")
+string(REPLACE "|" ";" FILES "${FILES}")
 set(count 0)
 foreach(f ${FILES})
   get_filename_component(name ${f} NAME)

@@ -21,8 +21,16 @@ typedef enum di_class {
     DI_ERR_INTERNAL,  /* out of memory, a bug (exit 3: the job stays resumable) */
 } di_class;
 
+/* Codes for the few failures callers must tell apart; appended only. */
+typedef enum di_code {
+    DI_CODE_NONE = 0,
+    DI_CODE_LEASE_LOST,  /* another worker holds the job now: stop writing at once */
+    DI_CODE_INTERRUPTED, /* a signal asked to stop; the job was handed back */
+} di_code;
+
 typedef struct di_error {
     di_class cls;
+    di_code code;
     char message[1024]; /* the reason, e.g. "unterminated quoted field" */
     char table[128];    /* table_key, "" when not about a record */
     int64_t row;        /* row number n, -1 when unknown */

@@ -7,6 +7,7 @@
 #ifndef DSA_INGEST_JOB_H
 #define DSA_INGEST_JOB_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "dsa_ingest/error.h"
@@ -24,6 +25,9 @@ typedef struct di_settings {
     long db_retries;        /* IMPORT_DB_RETRIES, reconnects to resume a job in-process */
     long max_field;         /* IMPORT_MAX_FIELD_SIZE, bytes */
     long max_columns;       /* IMPORT_MAX_COLUMNS */
+    long lease_s;           /* IMPORT_LEASE_SECONDS, a job's lease; renewed every lease/4 */
+    long poll_interval_s;   /* IMPORT_POLL_INTERVAL, queue poll when no NOTIFY arrives */
+    long job_max_attempts;  /* IMPORT_JOB_MAX_ATTEMPTS, runs of a job before it fails */
 } di_settings;
 
 /* di_settings_load fills defaults, then the environment. A malformed value is
@@ -44,11 +48,21 @@ typedef struct di_import_request {
     long batch_size;         /* 0: the setting */
 } di_import_request;
 
-/* di_job_create records a new import job (status running, claimed by this
- * process) with its dataset (created when missing) and its unpublished commit.
- * job_id receives the uuid (37 bytes). */
-DI_MUSTCHECK int di_job_create(const char *conninfo, const di_import_request *req, char job_id[37],
-                               di_error *err);
+/* di_job_create records a new import job with its dataset (created when
+ * missing). With owner != NULL the job is claimed at once by owner for
+ * lease_s seconds (status running); with owner == NULL it is queued (pending,
+ * NOTIFY dsa_import_jobs). job_id receives the uuid (37 bytes). */
+DI_MUSTCHECK int di_job_create(const char *conninfo, const di_import_request *req,
+                               const char *owner, long lease_s, char job_id[37], di_error *err);
+
+/* di_job_takeover claims job_id for owner whatever its lease (`import
+ * --resume`): fencing makes a previous holder that is still alive stop at its
+ * next batch. A completed job is left alone (*done = 1); a failed one is an error. */
+DI_MUSTCHECK int di_job_takeover(const char *conninfo, const char *job_id, const char *owner,
+                                 long lease_s, int *done, di_error *err);
+
+/* di_worker_id makes "host:pid[:slot]" for leases and logs (slot < 0: none). */
+void di_worker_id(char *out, size_t outsz, int slot);
 
 /* Live progress, reported after every batch. */
 typedef struct di_progress {
@@ -67,6 +81,8 @@ typedef struct di_job_hooks {
     di_progress_fn progress;
     di_log_fn log;
     void *ctx;
+    const char *owner;                 /* the lease holder's id (required) */
+    const volatile sig_atomic_t *stop; /* set (by a signal): finish the batch, hand back */
 } di_job_hooks;
 
 /* The outcome of a job, as `--json` prints it. */
@@ -84,10 +100,25 @@ typedef struct di_job_result {
     char object[1024]; /* the source, without secrets */
 } di_job_result;
 
-/* di_job_run runs (or resumes) job_id to the end. On an input error the job is
- * failed, its partial commit removed and its message kept; on a transient error
- * that outlasts settings->db_retries the job stays running and resumable. */
+/* di_job_run runs (or resumes) job_id, which hooks->owner holds the lease of,
+ * to the end: 0. When *hooks->stop is set it commits the current batch, hands
+ * the job back to pending and returns 1. On an input error the job is failed,
+ * its partial commit removed and its message kept (-1). A transient error that
+ * outlasts settings->db_retries hands the job back to pending with a backoff,
+ * or fails it after settings->job_max_attempts runs (-1). A lost lease stops
+ * all writing at once (-1, transient). */
 DI_MUSTCHECK int di_job_run(const char *conninfo, const char *job_id, const di_settings *s,
                             const di_job_hooks *hooks, di_job_result *res, di_error *err);
+
+/* Job administration (`dsa-ingest jobs`). The JSON texts are malloc'd. */
+/* di_jobs_list: the newest `limit` import jobs as a JSON array. */
+char *di_jobs_list(const char *conninfo, int limit, di_error *err);
+/* di_jobs_show: one job row as a JSON object (the inflate window left out). */
+char *di_jobs_show(const char *conninfo, const char *job_id, di_error *err);
+/* di_jobs_cancel fails a pending or running job ("cancelled") and removes its
+ * partial commit; a worker running it stops at its next batch (fencing). */
+DI_MUSTCHECK int di_jobs_cancel(const char *conninfo, const char *job_id, di_error *err);
+/* di_jobs_retry queues a failed job again from the start. */
+DI_MUSTCHECK int di_jobs_retry(const char *conninfo, const char *job_id, di_error *err);
 
 #endif

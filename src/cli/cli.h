@@ -24,5 +24,7 @@ int cli_fail(const di_error *err, const char *object);
 
 int cmd_migrate(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
+int cmd_jobs(int argc, char **argv);
 
 #endif

@@ -9,9 +9,11 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char import_usage[] =
     "usage: dsa-ingest import SOURCE --dataset NAME|ID [options]\n"
@@ -216,7 +218,8 @@ static int report(const import_args *a, const di_job_result *res, const di_error
         print_json(res, err);
     if (err->cls != DI_ERR_NONE) {
         int code = cli_fail(err, res->object);
-        if (strcmp(res->status, "running") == 0 && res->job_id[0])
+        if ((strcmp(res->status, "running") == 0 || strcmp(res->status, "pending") == 0) &&
+            res->job_id[0])
             cli_log("job %s is resumable: dsa-ingest import --resume %s", res->job_id, res->job_id);
         return code;
     }
@@ -228,6 +231,49 @@ static int report(const import_args *a, const di_job_result *res, const di_error
     return 0;
 }
 
+static volatile sig_atomic_t import_stop;
+
+/* on_signal asks the import to stop after the current batch. */
+static void on_signal(int sig) {
+    (void)sig;
+    import_stop = 1;
+}
+
+/* absolute_source makes a relative local path absolute, so any worker on this
+ * machine (or a later --resume from elsewhere) finds the same file. */
+static void absolute_source(import_args *a, char *buf, size_t bufsz) {
+    const char *src = a->req.source;
+    if (!src || src[0] == '/' || strstr(src, "://"))
+        return;
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd)) {
+        snprintf(buf, bufsz, "%s/%s", cwd, src);
+        a->req.source = buf;
+    }
+}
+
+/* claim_job creates the job (or takes over the one to resume) for owner. */
+static int claim_job(const import_args *a, const char *conninfo, const char *owner,
+                     const di_settings *s, char job_id[37], int *done, di_error *err) {
+    *done = 0;
+    if (!a->resume)
+        return di_job_create(conninfo, &a->req, owner, s->lease_s, job_id, err);
+    snprintf(job_id, 37, "%s", a->resume);
+    return di_job_takeover(conninfo, job_id, owner, s->lease_s, done, err);
+}
+
+/* log_start says what is about to happen. */
+static void log_start(const import_args *a, const char *job_id) {
+    char shown[1024];
+    if (a->resume) {
+        cli_log("job %s: resuming from its checkpoint", job_id);
+        return;
+    }
+    di_url_redact(a->req.source, shown, sizeof shown);
+    cli_log("job %s: importing %s into dataset %s, ref %s", job_id, shown, a->req.dataset,
+            a->req.ref);
+}
+
 int cmd_import(int argc, char **argv) {
     import_args a;
     if (parse_args(argc, argv, &a))
@@ -235,27 +281,23 @@ int cmd_import(int argc, char **argv) {
     di_error err;
     di_error_clear(&err);
     di_settings s;
-    char job_id[37] = "";
+    char job_id[37] = "", owner[160];
     di_job_result res;
     memset(&res, 0, sizeof res);
     const char *conninfo = NULL;
-    if (di_settings_load(&s, &err) || !(conninfo = prepare_database(&a, &err)))
+    int done = 0;
+    char absolute[4200];
+    absolute_source(&a, absolute, sizeof absolute);
+    di_worker_id(owner, sizeof owner, -1);
+    if (di_settings_load(&s, &err) || !(conninfo = prepare_database(&a, &err)) ||
+        claim_job(&a, conninfo, owner, &s, job_id, &done, &err))
         return report(&a, &res, &err);
-    if (a.resume)
-        snprintf(job_id, sizeof job_id, "%s", a.resume);
-    else if (di_job_create(conninfo, &a.req, job_id, &err))
-        return report(&a, &res, &err);
-    char shown[1024];
-    if (a.resume)
-        cli_log("job %s: resuming from its checkpoint", job_id);
-    else {
-        di_url_redact(a.req.source, shown, sizeof shown);
-        cli_log("job %s: importing %s into dataset %s, ref %s", job_id, shown, a.req.dataset,
-                a.req.ref);
-    }
+    log_start(&a, job_id);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
     cli_progress bar;
     cli_progress_init(&bar);
-    di_job_hooks hooks = {cli_progress_update, log_line, &bar};
+    di_job_hooks hooks = {cli_progress_update, log_line, &bar, owner, &import_stop};
     int rc = di_job_run(conninfo, job_id, &s, &hooks, &res, &err);
     cli_progress_done(&bar);
     if (rc == 0)

@@ -12,6 +12,10 @@ static const char usage[] =
     "  migrate                     create or update the DSA schema\n"
     "  import SOURCE --dataset D   import a file, http(s):// or s3:// object as a new commit\n"
     "  import --resume JOB_ID      continue a killed import from its checkpoint\n"
+    "  worker [--concurrency N] [--listen ADDR:PORT] [--once]\n"
+    "                              claim and run queued import jobs\n"
+    "  jobs list | show ID | cancel ID | retry ID\n"
+    "                              inspect and steer import jobs\n"
     "\n"
     "Run `dsa-ingest COMMAND --help` for a command's options.\n";
 
@@ -28,6 +32,10 @@ int main(int argc, char **argv) {
         return cmd_migrate(argc - 1, argv + 1);
     if (strcmp(argv[1], "import") == 0)
         return cmd_import(argc - 1, argv + 1);
+    if (strcmp(argv[1], "worker") == 0)
+        return cmd_worker(argc - 1, argv + 1);
+    if (strcmp(argv[1], "jobs") == 0)
+        return cmd_jobs(argc - 1, argv + 1);
     fprintf(stderr, "dsa-ingest: unknown command \"%s\"\n\n%s", argv[1], usage);
     return EXIT_USAGE;
 }

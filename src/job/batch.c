@@ -3,6 +3,7 @@
  * key (ON CONFLICT DO NOTHING) so content shared between commits is stored once. */
 #include "job/batch.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,27 +54,38 @@ int di_batch_prepare(di_pg *pg, di_error *err) {
                      0, NULL, err);
 }
 
-/* advance_job writes the checkpoint; zero rows updated means the job was taken
- * from us (cancelled or failed elsewhere), so the batch must not commit. */
-static int advance_job(di_pg *pg, const char *job_id, const char *progress, di_error *err) {
-    const char *p[] = {job_id, progress};
+/* advance_job writes the checkpoint and renews the lease; zero rows updated
+ * means the job is no longer ours (lease lost, cancelled), so the batch must
+ * not commit: this is the fence that keeps a paused worker from writing. */
+static int advance_job(di_pg *pg, const di_batch_job *job, const char *progress, di_error *err) {
+    char lease[24];
+    snprintf(lease, sizeof lease, "%ld", job->lease_s);
+    const char *p[] = {job->job_id, progress, job->owner, lease};
     PGresult *r = di_pg_exec(pg,
                              "UPDATE dsa_jobs.analysis_runs SET run_parameters = "
-                             "jsonb_set(run_parameters, '{progress}', $2::jsonb) "
-                             "WHERE id = $1 AND status = 'running'",
-                             2, p, err);
+                             "jsonb_set(run_parameters, '{progress}', $2::jsonb), "
+                             "lease_expires_at = now() + make_interval(secs => $4::int) "
+                             "WHERE id = $1 AND status = 'running' AND worker_id = $3 "
+                             "AND lease_expires_at > clock_timestamp()",
+                             4, p, err);
     if (!r)
         return -1;
     int n = (int)strtol(PQcmdTuples(r), NULL, 10);
     PQclear(r);
-    if (n != 1)
-        return di_error_set(err, DI_ERR_CONFIG, "job %s is no longer running here", job_id);
+    if (n != 1) {
+        di_error_set(err, DI_ERR_TRANSIENT,
+                     "job %s is no longer held by %s (lease lost or job cancelled): "
+                     "nothing more is written",
+                     job->job_id, job->owner);
+        err->code = DI_CODE_LEASE_LOST;
+        return -1;
+    }
     return 0;
 }
 
-int di_batch_commit(di_pg *pg, di_batch *b, const char *commit_id, const char *job_id,
-                    const char *progress_json, di_error *err) {
-    const char *p[] = {commit_id};
+int di_batch_commit(di_pg *pg, di_batch *b, const di_batch_job *job, const char *progress_json,
+                    di_error *err) {
+    const char *p[] = {job->commit_id};
     if (di_pg_cmd(pg, "BEGIN", 0, NULL, err) ||
         (b->rows > 0 &&
          (di_pg_copy(pg, "COPY di_stage (row_hash, logical_row_id, data) FROM STDIN", b->copy.data,
@@ -87,7 +99,7 @@ int di_batch_commit(di_pg *pg, di_batch *b, const char *commit_id, const char *j
                     "INSERT INTO dsa_core.commit_rows (commit_id, logical_row_id, row_hash) "
                     "SELECT $1, logical_row_id, row_hash FROM di_stage",
                     1, p, err))) ||
-        advance_job(pg, job_id, progress_json, err) || di_pg_cmd(pg, "COMMIT", 0, NULL, err)) {
+        advance_job(pg, job, progress_json, err) || di_pg_cmd(pg, "COMMIT", 0, NULL, err)) {
         di_pg_rollback(pg);
         return -1;
     }

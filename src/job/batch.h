@@ -23,10 +23,18 @@ DI_MUSTCHECK int di_batch_add(di_batch *b, const char *hash, const char *table_k
 /* di_batch_prepare creates this connection's staging table (once per connection). */
 DI_MUSTCHECK int di_batch_prepare(di_pg *pg, di_error *err);
 
+/* The job a batch belongs to, and the lease that fences it. */
+typedef struct di_batch_job {
+    const char *job_id;
+    const char *commit_id;
+    const char *owner; /* the lease holder: the batch commits only while owner holds it */
+    long lease_s;      /* each batch also renews the lease */
+} di_batch_job;
+
 /* di_batch_commit loads the batch and advances the job's progress in ONE
- * transaction; it fails (and rolls back) if the job is no longer running.
- * The batch is emptied on success. */
-DI_MUSTCHECK int di_batch_commit(di_pg *pg, di_batch *b, const char *commit_id, const char *job_id,
+ * transaction; it fails (and rolls back) unless the job is still running under
+ * owner's unexpired lease. The batch is emptied on success. */
+DI_MUSTCHECK int di_batch_commit(di_pg *pg, di_batch *b, const di_batch_job *job,
                                  const char *progress_json, di_error *err);
 
 #endif

@@ -56,7 +56,8 @@ int di_catalog_load_job(di_pg *pg, const char *id, di_job_row *j, di_error *err)
     PGresult *r = di_pg_exec(pg,
                              "SELECT id, status, coalesce(dataset_id, 0), "
                              "coalesce(source_commit_id, ''), run_parameters::text, "
-                             "output_summary::text, coalesce(error_message, '') "
+                             "output_summary::text, coalesce(error_message, ''), "
+                             "coalesce(worker_id, ''), attempts "
                              "FROM dsa_jobs.analysis_runs "
                              "WHERE id::text = $1 AND run_type = 'import'",
                              1, p, err);
@@ -73,10 +74,31 @@ int di_catalog_load_job(di_pg *pg, const char *id, di_job_row *j, di_error *err)
     j->run_parameters = dup_value(r, 4);
     j->output_summary = dup_value(r, 5);
     snprintf(j->error_message, sizeof j->error_message, "%s", PQgetvalue(r, 0, 6));
+    snprintf(j->worker_id, sizeof j->worker_id, "%s", PQgetvalue(r, 0, 7));
+    j->attempts = strtol(PQgetvalue(r, 0, 8), NULL, 10);
     PQclear(r);
     if (!j->run_parameters)
         return di_error_set(err, DI_ERR_INTERNAL, "out of memory");
     return parse_params(j, err);
+}
+
+/* fenced_update runs an UPDATE of the job row that must hit exactly that row
+ * under our lease; otherwise the job was taken from us and nothing commits. */
+static int fenced_update(di_pg *pg, const char *sql, int n, const char *const *p,
+                         const di_job_row *j, di_error *err) {
+    PGresult *r = di_pg_exec(pg, sql, n, p, err);
+    if (!r)
+        return -1;
+    long hit = strtol(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    if (hit != 1) {
+        di_error_set(err, DI_ERR_TRANSIENT,
+                     "job %s is no longer held by %s (lease lost or job cancelled)", j->id,
+                     j->owner);
+        err->code = DI_CODE_LEASE_LOST;
+        return -1;
+    }
+    return 0;
 }
 
 /* new_commit_id makes a 64-hex commit id from fresh randomness and the job id. */
@@ -129,13 +151,12 @@ int di_catalog_start(di_pg *pg, di_job_row *j, di_checkpoint *cp, di_error *err)
         di_error_set(err, DI_ERR_INTERNAL, "out of memory");
         goto fail;
     }
-    const char *p[] = {j->id, j->parent[0] ? j->parent : NULL, progress};
-    int rc = di_pg_cmd(pg,
-                       "UPDATE dsa_jobs.analysis_runs SET status = 'running', "
-                       "source_commit_id = $2, "
-                       "run_parameters = jsonb_set(run_parameters, '{progress}', $3::jsonb) "
-                       "WHERE id = $1",
-                       3, p, err);
+    const char *p[] = {j->id, j->parent[0] ? j->parent : NULL, progress, j->owner};
+    int rc = fenced_update(pg,
+                           "UPDATE dsa_jobs.analysis_runs SET source_commit_id = $2, "
+                           "run_parameters = jsonb_set(run_parameters, '{progress}', $3::jsonb) "
+                           "WHERE id = $1 AND status = 'running' AND worker_id = $4",
+                           4, p, j, err);
     free(progress);
     if (rc || di_pg_cmd(pg, "COMMIT", 0, NULL, err))
         goto fail;
@@ -202,8 +223,9 @@ static int complete_job(di_pg *pg, const di_job_row *j, const char *commit_id, c
         di_pg_cmd(pg, "UPDATE dsa_core.commits SET committed_at = now() WHERE commit_id = $1", 1,
                   ps, err))
         return -1;
-    const char *p[] = {j->id, progress, summary, commit_id, j->parent[0] ? j->parent : NULL};
-    return di_pg_cmd(
+    const char *p[] = {j->id,   progress, summary, commit_id, j->parent[0] ? j->parent : NULL,
+                       j->owner};
+    return fenced_update(
         pg,
         "WITH n AS (SELECT logical_row_id, row_hash FROM dsa_core.commit_rows WHERE commit_id = "
         "$4),"
@@ -217,8 +239,8 @@ static int complete_job(di_pg *pg, const di_job_row *j, const char *commit_id, c
         " run_parameters = jsonb_set(run_parameters, '{progress}', $2::jsonb), "
         " output_summary = $3::jsonb || jsonb_build_object('rows_added', d.added, "
         "   'rows_removed', d.removed, 'rows_changed', d.changed) "
-        "FROM d WHERE id = $1",
-        5, p, err);
+        "FROM d WHERE id = $1 AND status = 'running' AND worker_id = $6",
+        6, p, j, err);
 }
 
 int di_catalog_finish(di_pg *pg, di_job_row *j, const di_checkpoint *cp, const char *progress_json,
@@ -233,22 +255,49 @@ int di_catalog_finish(di_pg *pg, di_job_row *j, const di_checkpoint *cp, const c
     return 0;
 }
 
-int di_catalog_fail(di_pg *pg, const char *job_id, const char *commit_id, const char *message,
-                    di_error *err) {
-    const char *p[] = {job_id, commit_id && commit_id[0] ? commit_id : NULL, message};
-    if (di_pg_cmd(pg, "BEGIN", 0, NULL, err) ||
-        di_pg_cmd(pg, "DELETE FROM dsa_core.commit_rows WHERE commit_id = $1", 1, p + 1, err) ||
-        di_pg_cmd(pg, "DELETE FROM dsa_core.commit_schemas WHERE commit_id = $1", 1, p + 1, err) ||
-        di_pg_cmd(pg,
-                  "DELETE FROM dsa_core.commits c WHERE commit_id = $1 AND NOT EXISTS "
-                  "(SELECT 1 FROM dsa_core.refs r WHERE r.commit_id = c.commit_id)",
-                  1, p + 1, err) ||
-        di_pg_cmd(pg,
-                  "UPDATE dsa_jobs.analysis_runs SET status = 'failed', completed_at = now(), "
-                  "error_message = $2, run_parameters = jsonb_set(run_parameters, "
-                  "'{progress,status}', '\"failed\"', true) WHERE id = $1",
-                  2, (const char *[]){job_id, message}, err) ||
-        di_pg_cmd(pg, "COMMIT", 0, NULL, err)) {
+/* mark_failed fails the job first, fenced: only while owner (or, with NULL,
+ * anyone) holds it, so a worker that lost its job never removes rows another
+ * worker now writes. */
+static int mark_failed(di_pg *pg, const char *job_id, const char *owner, const char *message,
+                       di_error *err) {
+    const char *p[] = {job_id, message, owner};
+    PGresult *r = di_pg_exec(pg,
+                             "UPDATE dsa_jobs.analysis_runs SET status = 'failed', "
+                             "completed_at = now(), error_message = $2, worker_id = NULL, "
+                             "lease_expires_at = NULL, run_parameters = jsonb_set(run_parameters, "
+                             "'{progress,status}', '\"failed\"', true) WHERE id = $1 "
+                             "AND status <> 'completed' AND ($3::text IS NULL OR worker_id = $3)",
+                             3, p, err);
+    if (!r)
+        return -1;
+    long hit = strtol(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    if (hit != 1) {
+        di_error_set(err, DI_ERR_TRANSIENT, "job %s is no longer held by %s", job_id,
+                     owner ? owner : "anyone");
+        err->code = DI_CODE_LEASE_LOST;
+        return -1;
+    }
+    return 0;
+}
+
+/* remove_commit deletes an unpublished commit and its manifest. */
+static int remove_commit(di_pg *pg, const char *commit_id, di_error *err) {
+    const char *p[] = {commit_id};
+    if (!commit_id || !commit_id[0])
+        return 0;
+    return di_pg_cmd(pg, "DELETE FROM dsa_core.commit_rows WHERE commit_id = $1", 1, p, err) ||
+           di_pg_cmd(pg, "DELETE FROM dsa_core.commit_schemas WHERE commit_id = $1", 1, p, err) ||
+           di_pg_cmd(pg,
+                     "DELETE FROM dsa_core.commits c WHERE commit_id = $1 AND NOT EXISTS "
+                     "(SELECT 1 FROM dsa_core.refs r WHERE r.commit_id = c.commit_id)",
+                     1, p, err);
+}
+
+int di_catalog_fail(di_pg *pg, const char *job_id, const char *owner, const char *commit_id,
+                    const char *message, di_error *err) {
+    if (di_pg_cmd(pg, "BEGIN", 0, NULL, err) || mark_failed(pg, job_id, owner, message, err) ||
+        remove_commit(pg, commit_id, err) || di_pg_cmd(pg, "COMMIT", 0, NULL, err)) {
         di_pg_rollback(pg);
         return -1;
     }

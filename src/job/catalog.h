@@ -25,6 +25,10 @@ typedef struct di_job_row {
     char *run_parameters; /* the whole JSON (owned) */
     char *output_summary; /* JSON or NULL (owned) */
     char error_message[1024];
+    char worker_id[128]; /* who holds the lease now ("" = nobody) */
+    long attempts;       /* runs so far, this one included */
+    const char *owner;   /* us: set by the runner; every write is fenced on it */
+    long lease_s;
 } di_job_row;
 
 void di_job_row_cleanup(di_job_row *j);
@@ -43,8 +47,9 @@ DI_MUSTCHECK int di_catalog_finish(di_pg *pg, di_job_row *j, const di_checkpoint
                                    const char *progress_json, const char *summary_json,
                                    const char *schema_json, di_error *err);
 
-/* di_catalog_fail marks the job failed with message and removes its partial commit. */
-DI_MUSTCHECK int di_catalog_fail(di_pg *pg, const char *job_id, const char *commit_id,
-                                 const char *message, di_error *err);
+/* di_catalog_fail marks the job failed with message and removes its partial
+ * commit, if owner (NULL: anyone) still holds it. */
+DI_MUSTCHECK int di_catalog_fail(di_pg *pg, const char *job_id, const char *owner,
+                                 const char *commit_id, const char *message, di_error *err);
 
 #endif

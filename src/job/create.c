@@ -87,15 +87,22 @@ static char *request_json(const di_import_request *req) {
     return s;
 }
 
-/* insert_job writes the queue row, claimed by this process (status running). */
-static int insert_job(di_pg *pg, const char *dataset_id, const char *params, char job_id[37],
-                      di_error *err) {
-    const char *p[] = {dataset_id, params};
+/* insert_job writes the queue row: claimed by owner (running, with a lease)
+ * or queued (pending; the table's trigger sends NOTIFY dsa_import_jobs). */
+static int insert_job(di_pg *pg, const char *dataset_id, const char *params, const char *owner,
+                      long lease_s, char job_id[37], di_error *err) {
+    char lease[24];
+    snprintf(lease, sizeof lease, "%ld", lease_s);
+    const char *p[] = {dataset_id, params, owner, lease};
     PGresult *r = di_pg_exec(pg,
                              "INSERT INTO dsa_jobs.analysis_runs (run_type, status, dataset_id, "
-                             "run_parameters) VALUES ('import', 'running', $1, $2::jsonb) "
-                             "RETURNING id",
-                             2, p, err);
+                             "run_parameters, worker_id, lease_expires_at, attempts) "
+                             "VALUES ('import', CASE WHEN $3::text IS NULL THEN 'pending' "
+                             "ELSE 'running' END::dsa_jobs.analysis_run_status, $1, $2::jsonb, "
+                             "$3, CASE WHEN $3::text IS NULL THEN NULL "
+                             "ELSE now() + make_interval(secs => $4::int) END, "
+                             "CASE WHEN $3::text IS NULL THEN 0 ELSE 1 END) RETURNING id",
+                             4, p, err);
     if (!r)
         return -1;
     snprintf(job_id, 37, "%s", PQgetvalue(r, 0, 0));
@@ -103,8 +110,8 @@ static int insert_job(di_pg *pg, const char *dataset_id, const char *params, cha
     return 0;
 }
 
-int di_job_create(const char *conninfo, const di_import_request *req, char job_id[37],
-                  di_error *err) {
+int di_job_create(const char *conninfo, const di_import_request *req, const char *owner,
+                  long lease_s, char job_id[37], di_error *err) {
     di_pg pg;
     char dataset_id[24];
     char *params = request_json(req);
@@ -114,7 +121,7 @@ int di_job_create(const char *conninfo, const di_import_request *req, char job_i
     if (rc == 0) {
         rc = di_pg_cmd(&pg, "BEGIN", 0, NULL, err) ||
              resolve_dataset(&pg, req->dataset, dataset_id, err) ||
-             insert_job(&pg, dataset_id, params, job_id, err) ||
+             insert_job(&pg, dataset_id, params, owner, lease_s, job_id, err) ||
              di_pg_cmd(&pg, "COMMIT", 0, NULL, err);
         if (rc)
             di_pg_rollback(&pg);

@@ -11,6 +11,8 @@
 #include "job/batch.h"
 #include "job/catalog.h"
 #include "job/checkpoint.h"
+#include "job/heartbeat.h"
+#include "job/queue.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -48,6 +50,7 @@ typedef struct run {
     long batch_size;
     int warned_rewind;
     struct timespec t0;
+    di_heartbeat hb;
 } run;
 
 /* now_s is a monotonic clock in seconds. */
@@ -242,8 +245,27 @@ static void report(run *r) {
     r->hooks->progress(r->hooks->ctx, &p);
 }
 
+/* lease_lost reports that the heartbeat found the job taken from us. */
+static int lease_lost(const run *r, di_error *err) {
+    di_error_set(err, DI_ERR_TRANSIENT, "job %s: the lease was lost to another worker", r->job.id);
+    err->code = DI_CODE_LEASE_LOST;
+    return -1;
+}
+
+/* stop_requested tells whether a signal asked us to stop after this batch. */
+static int stop_requested(const run *r, di_error *err) {
+    if (!r->hooks->stop || !*r->hooks->stop)
+        return 0;
+    di_error_set(err, DI_ERR_TRANSIENT, "interrupted: job %s was handed back at row %lld",
+                 r->job.id, (long long)r->cp.row_number);
+    err->code = DI_CODE_INTERRUPTED;
+    return -1;
+}
+
 /* flush commits the batch with the checkpoint at `next` (the next record). */
 static int flush(run *r, int64_t next, di_error *err) {
+    if (r->hb.lost)
+        return lease_lost(r, err);
     mark_position(r, next);
     long rows = r->batch.rows;
     r->cp.rows += rows;
@@ -252,7 +274,8 @@ static int flush(run *r, int64_t next, di_error *err) {
     char *progress = di_progress_json(&r->cp, "running", r->job.source);
     if (!progress)
         return di_error_set(err, DI_ERR_INTERNAL, "out of memory");
-    int rc = di_batch_commit(&r->pg, &r->batch, r->cp.commit_id, r->job.id, progress, err);
+    di_batch_job bj = {r->job.id, r->cp.commit_id, r->hooks->owner, r->s->lease_s};
+    int rc = di_batch_commit(&r->pg, &r->batch, &bj, progress, err);
     free(progress);
     if (rc)
         return -1;
@@ -260,7 +283,7 @@ static int flush(run *r, int64_t next, di_error *err) {
         run_log(r, "%lld rows, %lld bytes read", (long long)r->cp.rows,
                 (long long)r->cp.bytes_read);
     report(r);
-    return 0;
+    return stop_requested(r, err);
 }
 
 /* add_record encodes one record as a row and appends it to the batch. */
@@ -387,6 +410,16 @@ static int load_job(run *r, const char *job_id, di_error *err) {
         di_checkpoint_parse(&r->cp, r->job.run_parameters, err))
         return -1;
     r->batch_size = r->job.batch_size > 0 ? r->job.batch_size : r->s->batch_size;
+    r->job.owner = r->hooks->owner;
+    r->job.lease_s = r->s->lease_s;
+    if (strcmp(r->job.status, "running") == 0 && strcmp(r->job.worker_id, r->hooks->owner) != 0) {
+        di_error_set(err, DI_ERR_TRANSIENT, "job %s is held by %s, not %s", r->job.id,
+                     r->job.worker_id[0] ? r->job.worker_id : "nobody", r->hooks->owner);
+        err->code = DI_CODE_LEASE_LOST;
+        return -1;
+    }
+    if (strcmp(r->job.status, "pending") == 0)
+        return di_error_set(err, DI_ERR_CONFIG, "job %s is pending: claim it first", r->job.id);
     if (strcmp(r->job.status, "failed") == 0)
         return di_error_set(err, DI_ERR_CONFIG, "job %s failed earlier: %s", r->job.id,
                             r->job.error_message);
@@ -415,8 +448,46 @@ static void fail_job(run *r, const di_error *cause) {
     char msg[1400];
     di_error_format(cause, r->display[0] ? r->display : r->job.source, msg, sizeof msg);
     di_error ignored;
-    if (!r->pg.conn || di_catalog_fail(&r->pg, r->job.id, r->cp.commit_id, msg, &ignored))
-        run_log(r, "could not record the failure of job %s", r->job.id);
+    if (!r->pg.conn ||
+        di_catalog_fail(&r->pg, r->job.id, r->hooks->owner, r->cp.commit_id, msg, &ignored))
+        run_log(r, "could not record the failure of job %s: %s", r->job.id, ignored.message);
+}
+
+/* hand_back returns the job to the queue, due after delay_s, keeping its checkpoint. */
+static void hand_back(run *r, double delay_s, const char *message) {
+    di_error ignored;
+    if (!r->pg.conn ||
+        di_queue_hand_back(&r->pg, r->job.id, r->hooks->owner, delay_s, message, &ignored))
+        run_log(r, "could not hand job %s back: %s", r->job.id, ignored.message);
+}
+
+/* settle records how a failed run ends: failed for bad input, configuration
+ * or too many attempts; pending again (with a backoff) for transient trouble;
+ * nothing at all when the job is not ours any more. Returns the result status. */
+static const char *settle(run *r, const char *conninfo, const di_error *err) {
+    if (err->code == DI_CODE_LEASE_LOST || !r->job.id[0])
+        return "lost";
+    di_error cerr;
+    if (!r->pg.conn || PQstatus(r->pg.conn) != CONNECTION_OK) {
+        di_pg_close(&r->pg);
+        if (di_pg_connect(&r->pg, conninfo, &cerr))
+            return "running"; /* the lease lapses; another run resumes it */
+    }
+    di_pg_rollback(&r->pg);
+    if (err->code == DI_CODE_INTERRUPTED) {
+        hand_back(r, 0, NULL);
+        return "pending";
+    }
+    if (err->cls == DI_ERR_INPUT || err->cls == DI_ERR_CONFIG ||
+        r->job.attempts >= r->s->job_max_attempts) {
+        fail_job(r, err);
+        return "failed";
+    }
+    double delay = 5.0 * (double)(1L << (r->job.attempts < 6 ? r->job.attempts : 6));
+    char msg[1400];
+    di_error_format(err, r->display[0] ? r->display : r->job.source, msg, sizeof msg);
+    hand_back(r, delay, msg);
+    return "pending";
 }
 
 /* backoff_sleep waits before the next attempt: exponential, full jitter. */
@@ -448,25 +519,27 @@ int di_job_run(const char *conninfo, const char *job_id, const di_settings *s,
     di_batch_init(&r.batch);
     di_checkpoint_init(&r.cp);
     clock_gettime(CLOCK_MONOTONIC, &r.t0);
+    if (di_heartbeat_start(&r.hb, conninfo, job_id, hooks->owner, s->lease_s))
+        return di_error_set(err, DI_ERR_INTERNAL, "cannot start the heartbeat thread");
     int rc;
     for (int i = 0;; i++) {
         di_error_clear(err);
         rc = attempt(&r, conninfo, job_id, res, err);
-        if (rc >= 0 || err->cls != DI_ERR_TRANSIENT || i >= s->db_retries)
+        if (rc >= 0 || err->cls != DI_ERR_TRANSIENT || err->code != DI_CODE_NONE ||
+            i >= s->db_retries)
             break;
         run_log(&r, "transient failure, resuming from the last checkpoint: %s", err->message);
         close_pipeline(&r);
         di_pg_close(&r.pg);
         backoff_sleep(&r, i);
     }
-    if (rc < 0 && (err->cls == DI_ERR_INPUT || err->cls == DI_ERR_CONFIG) && r.job.id[0] &&
-        strcmp(r.job.status, "failed") != 0)
-        fail_job(&r, err);
+    di_heartbeat_stop(&r.hb);
     fill_result(&r, res);
     if (rc < 0)
-        snprintf(res->status, sizeof res->status, "%s",
-                 err->cls == DI_ERR_INPUT || err->cls == DI_ERR_CONFIG ? "failed" : "running");
+        snprintf(res->status, sizeof res->status, "%s", settle(&r, conninfo, err));
     res->elapsed_s = now_s() - ((double)r.t0.tv_sec + (double)r.t0.tv_nsec / 1e9);
     run_cleanup(&r);
+    if (rc < 0 && err->code == DI_CODE_INTERRUPTED)
+        return 1;
     return rc < 0 ? -1 : 0;
 }

@@ -26,6 +26,9 @@ static const struct setting settings[] = {
     {"IMPORT_DB_RETRIES", S(db_retries), 5, 0},
     {"IMPORT_MAX_FIELD_SIZE", S(max_field), 16L << 20, 1024},
     {"IMPORT_MAX_COLUMNS", S(max_columns), 16384, 1},
+    {"IMPORT_LEASE_SECONDS", S(lease_s), 60, 2},
+    {"IMPORT_POLL_INTERVAL", S(poll_interval_s), 5, 1},
+    {"IMPORT_JOB_MAX_ATTEMPTS", S(job_max_attempts), 5, 1},
 };
 #undef S
 

@@ -6,6 +6,7 @@
 
 void di_error_clear(di_error *e) {
     e->cls = DI_ERR_NONE;
+    e->code = DI_CODE_NONE;
     e->message[0] = '\0';
     e->table[0] = '\0';
     e->row = -1;
@@ -14,6 +15,7 @@ void di_error_clear(di_error *e) {
 
 int di_error_vset(di_error *e, di_class cls, const char *fmt, va_list ap) {
     e->cls = cls;
+    e->code = DI_CODE_NONE;
     vsnprintf(e->message, sizeof e->message, fmt, ap);
     return -1;
 }

@@ -1,0 +1,135 @@
+/* health.c - /healthz, /readyz and /metrics for workers, on libmicrohttpd's
+ * own polling thread. Answers are small and made per request; nothing here
+ * touches the job runner's state beyond reading atomic counters. */
+#include "dsa_ingest/http.h"
+#include "dsa_ingest/sink.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct di_health_server {
+    struct MHD_Daemon *daemon;
+    const char *conninfo;
+    const di_worker_stats *stats;
+};
+
+/* answer queues one plain-text response. */
+static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const char *type,
+                              const char *body) {
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", type);
+    enum MHD_Result ok = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+/* load reads one counter. */
+static long long load(const int64_t *v) {
+    return (long long)__atomic_load_n(v, __ATOMIC_RELAXED);
+}
+
+/* metrics renders the Prometheus text exposition of the worker's counters. */
+static void metrics(const di_worker_stats *s, char *out, size_t outsz) {
+    snprintf(out, outsz,
+             "# HELP dsa_ingest_jobs_total Import jobs this worker finished, by outcome.\n"
+             "# TYPE dsa_ingest_jobs_total counter\n"
+             "dsa_ingest_jobs_total{outcome=\"completed\"} %lld\n"
+             "dsa_ingest_jobs_total{outcome=\"failed\"} %lld\n"
+             "dsa_ingest_jobs_total{outcome=\"handed_back\"} %lld\n"
+             "dsa_ingest_jobs_total{outcome=\"lost\"} %lld\n"
+             "# HELP dsa_ingest_jobs_active Import jobs running in this worker now.\n"
+             "# TYPE dsa_ingest_jobs_active gauge\n"
+             "dsa_ingest_jobs_active %lld\n"
+             "# HELP dsa_ingest_rows_imported_total Rows committed by finished jobs.\n"
+             "# TYPE dsa_ingest_rows_imported_total counter\n"
+             "dsa_ingest_rows_imported_total %lld\n"
+             "# HELP dsa_ingest_bytes_read_total Object bytes read by finished jobs.\n"
+             "# TYPE dsa_ingest_bytes_read_total counter\n"
+             "dsa_ingest_bytes_read_total %lld\n"
+             "# HELP dsa_ingest_empty_claims_total Queue polls that found no claimable job.\n"
+             "# TYPE dsa_ingest_empty_claims_total counter\n"
+             "dsa_ingest_empty_claims_total %lld\n",
+             load(&s->jobs_completed), load(&s->jobs_failed), load(&s->jobs_handed_back),
+             load(&s->jobs_lost), load(&s->active), load(&s->rows), load(&s->bytes),
+             load(&s->claims_empty));
+}
+
+/* route answers the three GET routes; anything else is 404 or 405. */
+static enum MHD_Result route(void *cls, struct MHD_Connection *c, const char *url,
+                             const char *method, const char *version, const char *upload,
+                             size_t *upload_size, void **con_cls) {
+    di_health_server *h = cls;
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        return answer(c, 405, "text/plain", "method not allowed\n");
+    if (strcmp(url, "/healthz") == 0)
+        return answer(c, 200, "text/plain", "ok\n");
+    if (strcmp(url, "/readyz") == 0) {
+        di_error err;
+        di_error_clear(&err);
+        if (di_migrate_check(h->conninfo, &err) == 0)
+            return answer(c, 200, "text/plain", "ready\n");
+        char body[1100];
+        snprintf(body, sizeof body, "not ready: %s\n", err.message);
+        return answer(c, 503, "text/plain", body);
+    }
+    if (strcmp(url, "/metrics") == 0) {
+        char body[4096];
+        metrics(h->stats, body, sizeof body);
+        return answer(c, 200, "text/plain; version=0.0.4", body);
+    }
+    return answer(c, 404, "text/plain", "not found\n");
+}
+
+/* parse_listen reads "ADDR:PORT" or ":PORT" into an IPv4 socket address. */
+static int parse_listen(const char *listen, struct sockaddr_in *sa) {
+    const char *colon = strrchr(listen, ':');
+    char host[64] = "0.0.0.0";
+    if (!colon)
+        return -1;
+    if (colon > listen)
+        snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    memset(sa, 0, sizeof *sa);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons((uint16_t)port);
+    if (*end || port < 0 || port > 65535 || inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+        return -1;
+    return 0;
+}
+
+di_health_server *di_health_start(const char *listen, const char *conninfo,
+                                  const di_worker_stats *stats, di_error *err) {
+    struct sockaddr_in sa;
+    if (parse_listen(listen, &sa)) {
+        di_error_set(err, DI_ERR_CONFIG, "--listen %s: expected ADDR:PORT (IPv4)", listen);
+        return NULL;
+    }
+    di_health_server *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    h->conninfo = conninfo;
+    h->stats = stats;
+    h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, ntohs(sa.sin_port), NULL, NULL,
+                                 route, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+    if (!h->daemon) {
+        di_error_set(err, DI_ERR_CONFIG, "cannot listen on %s", listen);
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void di_health_stop(di_health_server *h) {
+    if (!h)
+        return;
+    MHD_stop_daemon(h->daemon);
+    free(h);
+}
