@@ -302,6 +302,17 @@ static int add_record(run *r, const di_record *rec, di_error *err) {
     return 0;
 }
 
+/* locate gives a stream error (corrupt gzip, a dropped source) the place in the
+ * data where it struck: the table, the record being read and its offset. */
+static int locate(const run *r, int64_t record_start, di_error *err) {
+    if (err->table[0])
+        return -1;
+    snprintf(err->table, sizeof err->table, "%s", r->cp.table_key);
+    err->row = r->cp.row_number > 0 ? r->cp.row_number : 1;
+    err->byte = record_start;
+    return -1;
+}
+
 /* load_all streams records into batches until the end of the object. */
 static int load_all(run *r, di_error *err) {
     di_record rec;
@@ -315,7 +326,7 @@ static int load_all(run *r, di_error *err) {
             return -1;
     }
     if (rc < 0)
-        return -1;
+        return locate(r, next, err);
     if (ensure_layout(r, err))
         return -1;
     return r->batch.rows > 0 || !r->cp.has_point ? flush(r, next, err) : 0;

@@ -37,6 +37,7 @@ typedef struct http_source {
     /* the current request, reset by start_request */
     int64_t req_off;
     int attached, paused, done, judged, ok, bad_status, at_end, got_status;
+    double last_activity; /* when the server last sent anything (stall clock) */
     CURLcode result;
     long status;
     char resp_etag[256];
@@ -139,6 +140,7 @@ static void parse_content_range(http_source *h, const char *v) {
 /* on_header keeps what the final response says about the object; a status
  * line starts a new response (after a redirect), so it forgets the last one. */
 static size_t on_header(char *line, size_t size, size_t nmemb, void *ud) {
+    ((http_source *)ud)->last_activity = now_s();
     http_source *h = ud;
     size_t n = size * nmemb;
     char v[256];
@@ -337,6 +339,7 @@ static size_t keep_body(http_source *h, const char *p, size_t n) {
 static size_t on_body(char *p, size_t size, size_t nmemb, void *ud) {
     http_source *h = ud;
     size_t n = size * nmemb;
+    h->last_activity = now_s();
     judge(h);
     if (h->verdict.cls != DI_ERR_NONE)
         return 0;
@@ -430,8 +433,23 @@ static int start_request(http_source *h, di_error *err) {
         return di_error_set(err, DI_ERR_INTERNAL, "curl_multi_add_handle failed: %s",
                             h->base.display);
     h->attached = 1;
+    h->last_activity = now_s();
     h->base.stats.requests++;
     return 0;
+}
+
+/* check_stall ends a transfer the server has sent nothing on for stall_s
+ * seconds. curl's own low-speed check averages over several seconds and
+ * fires late; this clock is exact. A paused transfer is our doing, not a stall. */
+static void check_stall(http_source *h) {
+    if (h->done || h->paused || now_s() - h->last_activity < (double)h->opts.stall_s)
+        return;
+    snprintf(h->errbuf, sizeof h->errbuf, "no data for %d s: the connection stalled",
+             h->opts.stall_s);
+    curl_multi_remove_handle(h->multi, h->easy);
+    h->attached = 0;
+    h->done = 1;
+    h->result = CURLE_OPERATION_TIMEDOUT;
 }
 
 /* drive lets curl work until there is data, the transfer ended or a poll
@@ -451,6 +469,7 @@ static int drive(http_source *h, di_error *err) {
         return 0;
     if (curl_multi_poll(h->multi, NULL, 0, HTTP_POLL_MS, NULL) != CURLM_OK)
         return di_error_set(err, DI_ERR_INTERNAL, "curl_multi_poll failed: %s", h->base.display);
+    check_stall(h);
     return 0;
 }
 
@@ -525,6 +544,7 @@ static int finish(http_source *h, di_error *err) {
  * the flag is cleared first. A failure here ends the request like any other. */
 static void unpause(http_source *h) {
     h->paused = 0;
+    h->last_activity = now_s(); /* the silence while paused was ours */
     CURLcode rc = curl_easy_pause(h->easy, CURLPAUSE_CONT);
     if (rc != CURLE_OK) {
         h->done = 1;

@@ -1,0 +1,111 @@
+"""Database assertions shared by the tests: what a completed or failed import leaves.
+
+Why one module: every test ends by reading the same tables (refs → commit → commit_rows
+→ rows, and the job row), and the char(64) columns need the same trimming everywhere.
+"""
+import json
+
+from . import refreader
+
+
+def _trim(v):
+    return v.strip() if isinstance(v, str) else v
+
+
+def dataset_id(db, name):
+    return db.scalar("SELECT id FROM dsa_core.datasets WHERE name = %s", (name,))
+
+
+def ref_head(db, dataset, ref="main"):
+    """ref_head is the commit the ref points at (None when the ref does not exist)."""
+    return _trim(db.scalar(
+        "SELECT r.commit_id FROM dsa_core.refs r JOIN dsa_core.datasets d ON d.id = r.dataset_id"
+        " WHERE d.name = %s AND r.name = %s", (dataset, ref)))
+
+
+def commit(db, commit_id):
+    row = db.one("SELECT * FROM dsa_core.commits WHERE commit_id = %s", (commit_id,))
+    if row:
+        row = {k: _trim(v) for k, v in row.items()}
+    return row
+
+
+def manifest(db, commit_id):
+    """manifest maps logical_row_id → row_hash for a commit; fails on duplicate ids."""
+    rows = db.query("SELECT logical_row_id, row_hash FROM dsa_core.commit_rows"
+                    " WHERE commit_id = %s", (commit_id,))
+    out = {r["logical_row_id"]: _trim(r["row_hash"]) for r in rows}
+    assert len(out) == len(rows), "duplicate logical_row_id in commit %s" % commit_id
+    return out
+
+
+def commit_data(db, commit_id):
+    """commit_data maps logical_row_id → (row_hash, data) by joining the manifest to rows."""
+    rows = db.query("SELECT cr.logical_row_id, cr.row_hash, r.data FROM dsa_core.commit_rows cr"
+                    " LEFT JOIN dsa_core.rows r ON r.row_hash = cr.row_hash"
+                    " WHERE cr.commit_id = %s", (commit_id,))
+    out = {}
+    for r in rows:
+        assert r["logical_row_id"] not in out, "duplicate %s" % r["logical_row_id"]
+        assert r["data"] is not None, "manifest row %s has no rows entry" % r["logical_row_id"]
+        data = r["data"] if not isinstance(r["data"], str) else json.loads(r["data"])
+        out[r["logical_row_id"]] = (_trim(r["row_hash"]), data)
+    return out
+
+
+def job(db, job_id):
+    """job is the dsa_jobs.analysis_runs row (status as text, JSON columns parsed)."""
+    row = db.one("SELECT id::text AS id, run_type::text AS run_type, status::text AS status,"
+                 " dataset_id, error_message, run_parameters, output_summary"
+                 " FROM dsa_jobs.analysis_runs WHERE id = %s::uuid", (job_id,))
+    return row
+
+
+def progress(db, job_id):
+    """progress is run_parameters->'progress' of the job (or None)."""
+    v = db.scalar("SELECT run_parameters->'progress' FROM dsa_jobs.analysis_runs"
+                  " WHERE id = %s::uuid", (job_id,))
+    return v
+
+
+def assert_matches_reference(db, commit_id, expected):
+    """assert_matches_reference checks a commit against refreader output, key by key.
+
+    Logical ids must be the same set; every row's data equal; every row_hash the XXH3-128
+    of the canonical JSON (when libxxhash is available); identical rows share one hash."""
+    got = commit_data(db, commit_id)
+    missing = sorted(set(expected) - set(got))[:5]
+    extra = sorted(set(got) - set(expected))[:5]
+    assert not missing and not extra, "logical ids differ: missing %s, extra %s (%d vs %d)" % (
+        missing, extra, len(expected), len(got))
+    by_text = {}
+    for lid, row in expected.items():
+        h, data = got[lid]
+        assert data == row, "%s: stored %r, expected %r" % (lid, data, row)
+        assert len(h) == 32 and h == h.lower() and all(c in "0123456789abcdef" for c in h), \
+            "%s: row_hash %r is not 32 lowercase hex" % (lid, h)
+        want = refreader.row_hash(row)
+        if want is not None:
+            assert h == want, "%s: row_hash %s, expected XXH3-128 %s of %s" % (
+                lid, h, want, refreader.canonical_json(row))
+        by_text.setdefault(refreader.canonical_json(row), set()).add(h)
+    for text, hashes in by_text.items():
+        assert len(hashes) == 1, "identical rows got different hashes %s: %s" % (hashes, text)
+
+
+def assert_no_trace_of_failed_job(db, dataset, job_row):
+    """assert_no_trace_of_failed_job: no ref, and the job's commit and manifest are gone."""
+    assert ref_head(db, dataset) is None, "a failed import created or moved the ref"
+    ds = dataset_id(db, dataset)
+    if ds is not None:
+        n = db.scalar("SELECT count(*) FROM dsa_core.commits WHERE dataset_id = %s", (ds,))
+        assert n == 0, "failed import left %d commit(s)" % n
+    commit_id = None
+    prog = ((job_row or {}).get("run_parameters") or {}).get("progress") or {}
+    commit_id = (prog.get("checkpoint") or {}).get("commit_id")
+    if commit_id:
+        n = db.scalar("SELECT count(*) FROM dsa_core.commit_rows WHERE commit_id = %s", (commit_id,))
+        assert n == 0, "failed import left %d commit_rows for %s" % (n, commit_id)
+        assert commit(db, commit_id) is None, "failed import left its commit %s" % commit_id
+    total = db.scalar("SELECT count(*) FROM dsa_core.commit_rows")
+    assert total == 0, "commit_rows not empty after the only import failed (%d)" % total
