@@ -21,3 +21,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# The local S3 server of the S3 tests and benchmark: npm's s3rver, pinned by
+# tests/s3/package-lock.json. Node and npm come from Debian unless some node is
+# already installed (a NodeSource node ships its own npm: apt's would conflict).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "install-deps: installing nodejs npm"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >/dev/null
+fi
+s3dir="$(cd "$(dirname "$0")/.." && pwd)/tests/s3"
+if [ ! -d "$s3dir/node_modules/s3rver" ]; then
+  echo "install-deps: npm ci --prefix tests/s3"
+  npm ci --prefix "$s3dir" --no-audit --no-fund --loglevel=error
+fi

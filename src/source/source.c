@@ -1,8 +1,9 @@
 /* source.c - stage 1's front door: picks the source kind by URL scheme and
  * implements the public getters once, on the shared base (source_impl.h).
- * Plain paths and file:// go to file.c, http(s):// to http.c; every other
+ * Plain paths and file:// go to file.c, http(s):// to http.c, s3:// to s3.c; any other
  * scheme is a configuration error until its kind exists. */
 #include "source/source_impl.h"
+#include "source/s3.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -117,6 +118,8 @@ di_source *di_source_open(const char *url, int64_t offset, const di_source_opts 
     if ((n == 4 && strncasecmp(url, "http", 4) == 0) ||
         (n == 5 && strncasecmp(url, "https", 5) == 0))
         return di_http_open(url, display, offset, opts, err);
+    if (n == 2 && strncasecmp(url, "s3", 2) == 0)
+        return di_s3_open(url, offset, opts, err);
     di_error_set(err, DI_ERR_CONFIG, "unsupported source scheme \"%.*s\": %s", (int)n, url,
                  display);
     return NULL;

@@ -53,9 +53,8 @@ int main(int argc, char **argv) {
     char *buf = malloc(o.chunk_size);
     di_error_clear(&err);
     double t0 = now_s();
-    di_source *s = buf ? di_source_open(argv[1], argc == 3 ? strtoll(argv[2], NULL, 10) : 0, &o,
-                                        &err)
-                       : NULL;
+    di_source *s =
+        buf ? di_source_open(argv[1], argc == 3 ? strtoll(argv[2], NULL, 10) : 0, &o, &err) : NULL;
     long long n = s ? drain(s, buf, o.chunk_size, &err) : -1;
     double secs = now_s() - t0;
     if (n < 0) {

@@ -192,7 +192,7 @@ static const struct {
     const char *url;
     const char *want_msg; /* a substring */
 } bad_urls[] = {
-    {"s3://bucket/key", "unsupported source scheme \"s3\""},
+    {"gs://bucket/key", "unsupported source scheme \"gs\""},
     {"ftp://host/x", "unsupported source scheme \"ftp\""},
     {"file://otherhost/tmp/x", "bad file URL"},
     {"file:///tmp/%zz", "bad file URL"},
