@@ -31,6 +31,7 @@ static const char import_usage[] =
     "  --batch-size N          rows per batch transaction (IMPORT_BATCH_SIZE)\n"
     "  --json                  print one JSON object with the outcome\n"
     "  --database URL          PostgreSQL (else DATABASE_URL, PG*, or embedded)\n"
+    "  --s3-endpoint URL       an S3-compatible store (else AWS_ENDPOINT_URL)\n"
     "  --resume JOB_ID         continue a killed import from its checkpoint\n";
 
 typedef struct import_args {
@@ -108,6 +109,7 @@ static int parse_args(int argc, char **argv, import_args *a) {
                                          {"json", no_argument, NULL, 'j'},
                                          {"database", required_argument, NULL, 'B'},
                                          {"resume", required_argument, NULL, 'R'},
+                                         {"s3-endpoint", required_argument, NULL, 'S'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     memset(a, 0, sizeof *a);
@@ -153,6 +155,9 @@ static int parse_args(int argc, char **argv, import_args *a) {
         case 'b':
             if (parse_positive(optarg, &a->req.batch_size))
                 return usage_error("--batch-size takes a positive number", optarg);
+            break;
+        case 'S': /* an S3-compatible store (MinIO, Ceph): path-style addressing */
+            setenv("AWS_ENDPOINT_URL_S3", optarg, 1);
             break;
         case 'h':
             fputs(import_usage, stdout);
