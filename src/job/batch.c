@@ -2,6 +2,7 @@
  * emptied at every commit; rows are deduplicated in the database by primary
  * key (ON CONFLICT DO NOTHING) so content shared between commits is stored once. */
 #include "job/batch.h"
+#include "job/catalog.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,26 +62,13 @@ static int advance_job(di_pg *pg, const di_batch_job *job, const char *progress,
     char lease[24];
     snprintf(lease, sizeof lease, "%ld", job->lease_s);
     const char *p[] = {job->job_id, progress, job->owner, lease};
-    PGresult *r = di_pg_exec(pg,
+    return di_catalog_fenced(pg,
                              "UPDATE dsa_jobs.analysis_runs SET run_parameters = "
                              "jsonb_set(run_parameters, '{progress}', $2::jsonb), "
                              "lease_expires_at = now() + make_interval(secs => $4::int) "
                              "WHERE id = $1 AND status = 'running' AND worker_id = $3 "
                              "AND lease_expires_at > clock_timestamp()",
-                             4, p, err);
-    if (!r)
-        return -1;
-    int n = (int)strtol(PQcmdTuples(r), NULL, 10);
-    PQclear(r);
-    if (n != 1) {
-        di_error_set(err, DI_ERR_TRANSIENT,
-                     "job %s is no longer held by %s (lease lost or job cancelled): "
-                     "nothing more is written",
-                     job->job_id, job->owner);
-        err->code = DI_CODE_LEASE_LOST;
-        return -1;
-    }
-    return 0;
+                             4, p, job->job_id, job->owner, err);
 }
 
 int di_batch_commit(di_pg *pg, di_batch *b, const di_batch_job *job, const char *progress_json,

@@ -82,23 +82,19 @@ int di_catalog_load_job(di_pg *pg, const char *id, di_job_row *j, di_error *err)
     return parse_params(j, err);
 }
 
-/* fenced_update runs an UPDATE of the job row that must hit exactly that row
- * under our lease; otherwise the job was taken from us and nothing commits. */
-static int fenced_update(di_pg *pg, const char *sql, int n, const char *const *p,
-                         const di_job_row *j, di_error *err) {
-    PGresult *r = di_pg_exec(pg, sql, n, p, err);
-    if (!r)
+int di_catalog_fenced(di_pg *pg, const char *sql, int n, const char *const *params,
+                      const char *job_id, const char *owner, di_error *err) {
+    long hit = 0;
+    if (di_pg_count(pg, sql, n, params, &hit, err))
         return -1;
-    long hit = strtol(PQcmdTuples(r), NULL, 10);
-    PQclear(r);
-    if (hit != 1) {
-        di_error_set(err, DI_ERR_TRANSIENT,
-                     "job %s is no longer held by %s (lease lost or job cancelled)", j->id,
-                     j->owner);
-        err->code = DI_CODE_LEASE_LOST;
-        return -1;
-    }
-    return 0;
+    if (hit == 1)
+        return 0;
+    di_error_set(err, DI_ERR_TRANSIENT,
+                 "job %s is no longer held by %s (lease lost or job cancelled): nothing more "
+                 "is written",
+                 job_id, owner ? owner : "anyone");
+    err->code = DI_CODE_LEASE_LOST;
+    return -1;
 }
 
 /* new_commit_id makes a 64-hex commit id from fresh randomness and the job id. */
@@ -152,11 +148,12 @@ int di_catalog_start(di_pg *pg, di_job_row *j, di_checkpoint *cp, di_error *err)
         goto fail;
     }
     const char *p[] = {j->id, j->parent[0] ? j->parent : NULL, progress, j->owner};
-    int rc = fenced_update(pg,
-                           "UPDATE dsa_jobs.analysis_runs SET source_commit_id = $2, "
-                           "run_parameters = jsonb_set(run_parameters, '{progress}', $3::jsonb) "
-                           "WHERE id = $1 AND status = 'running' AND worker_id = $4",
-                           4, p, j, err);
+    int rc =
+        di_catalog_fenced(pg,
+                          "UPDATE dsa_jobs.analysis_runs SET source_commit_id = $2, "
+                          "run_parameters = jsonb_set(run_parameters, '{progress}', $3::jsonb) "
+                          "WHERE id = $1 AND status = 'running' AND worker_id = $4",
+                          4, p, j->id, j->owner, err);
     free(progress);
     if (rc || di_pg_cmd(pg, "COMMIT", 0, NULL, err))
         goto fail;
@@ -225,7 +222,7 @@ static int complete_job(di_pg *pg, const di_job_row *j, const char *commit_id, c
         return -1;
     const char *p[] = {j->id,   progress, summary, commit_id, j->parent[0] ? j->parent : NULL,
                        j->owner};
-    return fenced_update(
+    return di_catalog_fenced(
         pg,
         "WITH n AS (SELECT logical_row_id, row_hash FROM dsa_core.commit_rows WHERE commit_id = "
         "$4),"
@@ -240,7 +237,7 @@ static int complete_job(di_pg *pg, const di_job_row *j, const char *commit_id, c
         " output_summary = $3::jsonb || jsonb_build_object('rows_added', d.added, "
         "   'rows_removed', d.removed, 'rows_changed', d.changed) "
         "FROM d WHERE id = $1 AND status = 'running' AND worker_id = $6",
-        6, p, j, err);
+        6, p, j->id, j->owner, err);
 }
 
 int di_catalog_finish(di_pg *pg, di_job_row *j, const di_checkpoint *cp, const char *progress_json,
@@ -261,24 +258,13 @@ int di_catalog_finish(di_pg *pg, di_job_row *j, const di_checkpoint *cp, const c
 static int mark_failed(di_pg *pg, const char *job_id, const char *owner, const char *message,
                        di_error *err) {
     const char *p[] = {job_id, message, owner};
-    PGresult *r = di_pg_exec(pg,
+    return di_catalog_fenced(pg,
                              "UPDATE dsa_jobs.analysis_runs SET status = 'failed', "
                              "completed_at = now(), error_message = $2, worker_id = NULL, "
                              "lease_expires_at = NULL, run_parameters = jsonb_set(run_parameters, "
                              "'{progress,status}', '\"failed\"', true) WHERE id = $1 "
                              "AND status <> 'completed' AND ($3::text IS NULL OR worker_id = $3)",
-                             3, p, err);
-    if (!r)
-        return -1;
-    long hit = strtol(PQcmdTuples(r), NULL, 10);
-    PQclear(r);
-    if (hit != 1) {
-        di_error_set(err, DI_ERR_TRANSIENT, "job %s is no longer held by %s", job_id,
-                     owner ? owner : "anyone");
-        err->code = DI_CODE_LEASE_LOST;
-        return -1;
-    }
-    return 0;
+                             3, p, job_id, owner, err);
 }
 
 /* remove_commit deletes an unpublished commit and its manifest. */

@@ -33,6 +33,13 @@ typedef struct di_job_row {
 
 void di_job_row_cleanup(di_job_row *j);
 
+/* di_catalog_fenced runs an UPDATE of job_id's row that must hit exactly that
+ * row while owner holds it; otherwise the job was taken from us (lease lost,
+ * cancelled) and the error (code DI_CODE_LEASE_LOST) makes the caller roll back.
+ * This is the one fence every write of a running job goes through. */
+DI_MUSTCHECK int di_catalog_fenced(di_pg *pg, const char *sql, int n, const char *const *params,
+                                   const char *job_id, const char *owner, di_error *err);
+
 /* di_catalog_load_job reads job `id`; a missing job is a config error. */
 DI_MUSTCHECK int di_catalog_load_job(di_pg *pg, const char *id, di_job_row *j, di_error *err);
 

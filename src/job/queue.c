@@ -98,17 +98,16 @@ int di_queue_pending(di_pg *pg, long *count, di_error *err) {
 int di_queue_renew(di_pg *pg, const char *job_id, const char *owner, long lease_s, int *held,
                    di_error *err) {
     char lease[24];
+    long hit = 0;
     snprintf(lease, sizeof lease, "%ld", lease_s);
     const char *p[] = {job_id, owner, lease};
-    PGresult *r = di_pg_exec(pg,
-                             "UPDATE dsa_jobs.analysis_runs SET lease_expires_at = now() + "
-                             "make_interval(secs => $3::int) WHERE id = $1 AND worker_id = $2 "
-                             "AND status = 'running' AND lease_expires_at > now()",
-                             3, p, err);
-    if (!r)
+    if (di_pg_count(pg,
+                    "UPDATE dsa_jobs.analysis_runs SET lease_expires_at = now() + "
+                    "make_interval(secs => $3::int) WHERE id = $1 AND worker_id = $2 "
+                    "AND status = 'running' AND lease_expires_at > now()",
+                    3, p, &hit, err))
         return -1;
-    *held = strtol(PQcmdTuples(r), NULL, 10) == 1;
-    PQclear(r);
+    *held = hit == 1;
     return 0;
 }
 

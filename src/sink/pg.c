@@ -2,6 +2,7 @@
  * COPY, with errors classified so the job runner knows whether to retry. */
 #include "sink/pg.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* pg_fail turns the connection's or the result's error into a di_error. A
@@ -71,6 +72,16 @@ int di_pg_cmd(di_pg *pg, const char *sql, int nparams, const char *const *params
     PGresult *res = di_pg_exec(pg, sql, nparams, params, err);
     if (!res)
         return -1;
+    PQclear(res);
+    return 0;
+}
+
+int di_pg_count(di_pg *pg, const char *sql, int nparams, const char *const *params, long *affected,
+                di_error *err) {
+    PGresult *res = di_pg_exec(pg, sql, nparams, params, err);
+    if (!res)
+        return -1;
+    *affected = strtol(PQcmdTuples(res), NULL, 10);
     PQclear(res);
     return 0;
 }

@@ -25,6 +25,10 @@ PGresult *di_pg_exec(di_pg *pg, const char *sql, int nparams, const char *const 
 DI_MUSTCHECK int di_pg_cmd(di_pg *pg, const char *sql, int nparams, const char *const *params,
                            di_error *err);
 
+/* di_pg_count runs one statement and gives the number of rows it affected. */
+DI_MUSTCHECK int di_pg_count(di_pg *pg, const char *sql, int nparams, const char *const *params,
+                             long *affected, di_error *err);
+
 /* di_pg_copy sends len bytes of COPY text data through `copy_sql` (COPY … FROM STDIN). */
 DI_MUSTCHECK int di_pg_copy(di_pg *pg, const char *copy_sql, const char *data, size_t len,
                             di_error *err);
