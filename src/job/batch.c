@@ -48,8 +48,13 @@ int di_batch_add(di_batch *b, const char *hash, const char *table_key, int64_t r
     return 0;
 }
 
-int di_batch_prepare(di_pg *pg, di_error *err) {
-    return di_pg_cmd(pg,
+int di_batch_prepare(di_pg *pg, long lease_s, di_error *err) {
+    char timeout[32];
+    snprintf(timeout, sizeof timeout, "%lds", lease_s);
+    const char *p[] = {timeout};
+    return di_pg_cmd(pg, "SELECT set_config('idle_in_transaction_session_timeout', $1, false)", 1,
+                     p, err) ||
+           di_pg_cmd(pg,
                      "CREATE TEMP TABLE IF NOT EXISTS di_stage (row_hash text NOT NULL, "
                      "logical_row_id text NOT NULL, data text NOT NULL) ON COMMIT DELETE ROWS",
                      0, NULL, err);

@@ -20,8 +20,11 @@ void di_batch_cleanup(di_batch *b);
 DI_MUSTCHECK int di_batch_add(di_batch *b, const char *hash, const char *table_key, int64_t row,
                               const char *json, size_t len);
 
-/* di_batch_prepare creates this connection's staging table (once per connection). */
-DI_MUSTCHECK int di_batch_prepare(di_pg *pg, di_error *err);
+/* di_batch_prepare readies a connection for batches: its staging table, and
+ * idle_in_transaction_session_timeout = lease_s, so that a worker frozen inside
+ * a batch transaction (SIGSTOP, a partition) is cut off by the server and its
+ * uncommitted rows stop blocking the worker that took the job over. */
+DI_MUSTCHECK int di_batch_prepare(di_pg *pg, long lease_s, di_error *err);
 
 /* The job a batch belongs to, and the lease that fences it. */
 typedef struct di_batch_job {

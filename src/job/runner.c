@@ -442,7 +442,7 @@ static int load_job(run *r, const char *job_id, di_error *err) {
 /* attempt runs the job once from its checkpoint: 1 if it was already done. */
 static int attempt(run *r, const char *conninfo, const char *job_id, di_job_result *res,
                    di_error *err) {
-    if (di_pg_connect(&r->pg, conninfo, err) || di_batch_prepare(&r->pg, err) ||
+    if (di_pg_connect(&r->pg, conninfo, err) || di_batch_prepare(&r->pg, r->s->lease_s, err) ||
         load_job(r, job_id, err))
         return -1;
     if (strcmp(r->job.status, "completed") == 0) {

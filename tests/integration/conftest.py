@@ -22,8 +22,10 @@ from harness.runner import Runner, default_binary  # noqa: E402
 _SCRUBBED = ["DATABASE_URL", "PGHOST", "PGPORT", "PGDATABASE", "PGUSER", "PGPASSWORD",
              "PGSERVICE", "IMPORT_BATCH_SIZE", "IMPORT_CHUNK_SIZE", "IMPORT_STALL_TIMEOUT",
              "IMPORT_MAX_RETRIES", "IMPORT_RETRY_BACKOFF_MS", "IMPORT_PARALLEL_WORKERS",
-             "IMPORT_PROGRESS_UPDATE_INTERVAL", "http_proxy", "https_proxy", "HTTP_PROXY",
-             "HTTPS_PROXY", "ALL_PROXY", "all_proxy"]
+             "IMPORT_PROGRESS_UPDATE_INTERVAL", "IMPORT_RETRY_MAX_SECONDS", "IMPORT_DB_RETRIES",
+             "IMPORT_LEASE_SECONDS", "IMPORT_POLL_INTERVAL", "IMPORT_JOB_MAX_ATTEMPTS",
+             "IMPORT_MAX_FIELD_SIZE", "IMPORT_MAX_COLUMNS", "DSA_INGEST_LOG_FORMAT",
+             "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"]
 
 
 @pytest.fixture(scope="session")

@@ -109,3 +109,33 @@ def assert_no_trace_of_failed_job(db, dataset, job_row):
         assert commit(db, commit_id) is None, "failed import left its commit %s" % commit_id
     total = db.scalar("SELECT count(*) FROM dsa_core.commit_rows")
     assert total == 0, "commit_rows not empty after the only import failed (%d)" % total
+
+
+def wait_client_sessions_gone(db, timeout=30):
+    """wait_client_sessions_gone waits until no other client backend is connected to db, so a
+    COMMIT a killed client sent just before dying is either visible now or never."""
+    db.wait_for("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+                predicate=lambda n: n == 0, timeout=timeout)
+
+
+def assert_checkpoint_consistent(db, job_id, table="primary", first_row=2):
+    """assert_checkpoint_consistent: the job's manifest holds exactly the rows its checkpoint
+    counts (first_row … first_row + rows_processed − 1), none past it; returns the progress.
+
+    Call it when no process writes the job (after a kill, once its sessions are gone)."""
+    prog = progress(db, job_id) or {}
+    done = prog.get("rows_processed") or 0
+    commit_id = (prog.get("checkpoint") or {}).get("commit_id")
+    if done == 0:
+        if commit_id:
+            n = db.scalar("SELECT count(*) FROM dsa_core.commit_rows WHERE commit_id = %s",
+                          (commit_id,))
+            assert n == 0, "checkpoint counts no rows but the manifest has %d" % n
+        return prog
+    assert commit_id, "progress has rows but no checkpoint.commit_id: %s" % prog
+    have = set(manifest(db, commit_id))
+    want = {"%s:%d" % (table, n) for n in range(first_row, first_row + done)}
+    assert have == want, "manifest (%d rows) is not the checkpoint's %d rows: %d extra, %d missing" % (
+        len(have), done, len(have - want), len(want - have))
+    return prog

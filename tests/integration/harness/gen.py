@@ -89,3 +89,30 @@ def write_big_csv(path, target_bytes, seed=7):
             written += len(block.encode("utf-8"))
             rows += 10000
     return written, rows
+
+
+WIDE_COLUMNS = COLUMNS + ["payload"]
+_PAYLOAD_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789      .,;\"'-éü"
+
+
+def wide_rows(n, seed=42, width=400):
+    """wide_rows yields people_rows plus a `payload` column of about width random characters.
+
+    Why: resume tests need many MiB of decompressed text (gzip access points are ~1 MiB of
+    output apart) without millions of rows, and random text keeps gzip from shrinking it to
+    nothing. Some payloads contain commas and quotes, so they are quoted in CSV."""
+    rnd = random.Random(seed * 7919 + 1)
+    for row in people_rows(n, seed):
+        k = rnd.randrange(width // 2, width * 3 // 2 + 1)
+        yield row + ["".join(rnd.choices(_PAYLOAD_CHARS, k=k))]
+
+
+def gzip_members(data, parts, seed=42, level=6):
+    """gzip_members cuts data at parts-1 seeded random byte positions (mid-record, even
+    mid-character) and concatenates one gzip member per piece: a multi-member gzip file
+    (what `cat a.gz b.gz` or pigz-style writers produce)."""
+    rnd = random.Random(seed)
+    cuts = sorted(rnd.sample(range(1, len(data)), parts - 1))
+    bounds = [0] + cuts + [len(data)]
+    return b"".join(gzip.compress(data[a:b], compresslevel=level, mtime=0)
+                    for a, b in zip(bounds, bounds[1:]))

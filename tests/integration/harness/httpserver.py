@@ -102,7 +102,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         entry = {"method": self.command, "path": path, "range": self.headers.get("Range"),
                  "if_match": self.headers.get("If-Match"), "start": None, "end": None,
-                 "status": None, "time": time.monotonic()}
+                 "status": None, "time": time.monotonic(), "sent": 0}
         entry["start"] = _asked_start(entry["range"])
         try:
             self._dispatch(srv, path, entry, head)
@@ -139,10 +139,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Range", "bytes %d-%d/%d" % (start, end, size))
         self.end_headers()
         if not head:
-            self._copy(fs_path, start, end - start + 1)
+            self._copy(fs_path, start, end - start + 1, entry)
 
-    def _copy(self, fs_path, start, length):
-        """_copy streams length bytes from start; a client that goes away is not an error."""
+    def _copy(self, fs_path, start, length, entry=None):
+        """_copy streams length bytes from start; a client that goes away is not an error.
+
+        entry["sent"] counts the body bytes handed to the socket (what the client may have
+        received: a client that dies mid-body leaves it short of the asked range)."""
         try:
             with open(fs_path, "rb") as f:
                 f.seek(start)
@@ -152,6 +155,8 @@ class _Handler(BaseHTTPRequestHandler):
                         break
                     self.wfile.write(chunk)
                     length -= len(chunk)
+                    if entry is not None:
+                        entry["sent"] += len(chunk)
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             self.close_connection = True
 

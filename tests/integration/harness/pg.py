@@ -72,6 +72,15 @@ class Cluster:
                 self.running = False
         shutil.rmtree(self.base, ignore_errors=True)
 
+    def restart(self, mode="fast"):
+        """restart stops the server (`pg_ctl restart -m mode`: fast ends every session at once)
+        and starts it again with the same options; it returns when connections are accepted.
+
+        Every client connection dies, the tests' own included (Database.close() them)."""
+        self._run([os.path.join(PG_BIN, "pg_ctl"), "-D", self.datadir, "-l", self.logfile,
+                   "-m", mode, "-w", "-t", "60", "restart"])
+        return self
+
     def _run(self, cmd):
         """_run executes a server command as the server user and raises with its output on failure."""
         proc = subprocess.run(_as_server_user(cmd), stdout=subprocess.PIPE,

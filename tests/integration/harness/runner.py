@@ -153,6 +153,33 @@ class Background:
     def running(self):
         return self.proc.poll() is None
 
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def signal(self, sig):
+        """signal sends sig (SIGTERM, SIGSTOP, SIGCONT …) if the process still runs."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
+
+    def wait_for_stderr(self, pattern, timeout=30):
+        """wait_for_stderr waits until a stderr line matches the regex; returns the match."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout * timeout_factor()
+        while True:
+            for line in list(self._stderr):
+                m = rx.search(line)
+                if m:
+                    return m
+            if time.monotonic() >= deadline or (self.proc.poll() is not None
+                                                and not self._threads[0].is_alive()):
+                raise AssertionError("no stderr line matching %r from %s (exit %s); stderr: %s" % (
+                    pattern, " ".join(self.cmd), self.proc.poll(), self.stderr[-3000:]))
+            time.sleep(0.02)
+
     def kill(self):
         """kill sends SIGKILL (like an OOM kill or a lost node) and reaps the process."""
         if self.proc.poll() is None:
