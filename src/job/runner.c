@@ -472,10 +472,25 @@ static void hand_back(run *r, double delay_s, const char *message) {
         run_log(r, "could not hand job %s back: %s", r->job.id, ignored.message);
 }
 
+/* still_ours tells whether owner still holds the job; a failure of any kind
+ * on a job taken over meanwhile (e.g. a duplicate key against rows the new
+ * owner wrote) is that takeover, and nothing may be recorded for it. */
+static int still_ours(run *r) {
+    const char *p[] = {r->job.id, r->hooks->owner};
+    di_error ignored;
+    PGresult *res = di_pg_exec(&r->pg,
+                               "SELECT 1 FROM dsa_jobs.analysis_runs WHERE id = $1 "
+                               "AND worker_id = $2 AND status = 'running'",
+                               2, p, &ignored);
+    int ours = res && PQntuples(res) == 1;
+    PQclear(res);
+    return ours;
+}
+
 /* settle records how a failed run ends: failed for bad input, configuration
  * or too many attempts; pending again (with a backoff) for transient trouble;
  * nothing at all when the job is not ours any more. Returns the result status. */
-static const char *settle(run *r, const char *conninfo, const di_error *err) {
+static const char *settle(run *r, const char *conninfo, di_error *err) {
     if (err->code == DI_CODE_LEASE_LOST || !r->job.id[0])
         return "lost";
     di_error cerr;
@@ -485,6 +500,16 @@ static const char *settle(run *r, const char *conninfo, const di_error *err) {
             return "running"; /* the lease lapses; another run resumes it */
     }
     di_pg_rollback(&r->pg);
+    if (!still_ours(r)) {
+        char cause[sizeof err->message];
+        memcpy(cause, err->message, sizeof cause);
+        di_error_set(err, DI_ERR_TRANSIENT,
+                     "job %s is no longer held by %s (lease lost to another worker); the "
+                     "rolled-back batch failed with: %s",
+                     r->job.id, r->hooks->owner, cause);
+        err->code = DI_CODE_LEASE_LOST;
+        return "lost";
+    }
     if (err->code == DI_CODE_INTERRUPTED) {
         hand_back(r, 0, NULL);
         return "pending";

@@ -104,9 +104,17 @@ def main():
                                                          time.monotonic() - t0))
         url = server.url("data.csv.gz")
 
-        # (1) uninterrupted
+        # (1) uninterrupted, with its progress timeline (when each batch committed)
         db_full, full = fresh_runner(cluster, args.binary, "bench_full")
-        res = full.run("import", url, "--dataset", "bench", "--json", timeout=7200)
+        run_full = full.start("import", url, "--dataset", "bench", "--json")
+        full_job = run_full.wait_job_id(timeout=120)
+        timeline = [(0.0, 0)]
+        while run_full.running():
+            rows_now = progress(db_full, full_job).get("rows_processed") or 0
+            if rows_now != timeline[-1][1]:
+                timeline.append((time.monotonic() - run_full.start_time, rows_now))
+            time.sleep(0.05)
+        res = run_full.wait(timeout=60)
         if res.code != 0:
             raise SystemExit("import failed: %r" % res)
         t_full = res.elapsed
@@ -171,6 +179,13 @@ def main():
         # (the unfinished batch, and bytes still in socket buffers when it died).
         reread = max(0, (prog.get("bytes_read") or 0) - first_start)
         lost = t_killed_run + t_resume - t_full
+        # Where the seconds went: the uninterrupted run reached the killed run's checkpoint
+        # at t_cp; the killed run spent (t_killed_run − t_cp) on work the kill threw away
+        # (plus any difference in pace), the resume (t_resume − (t_full − t_cp)) more than
+        # the uninterrupted run needed for the same rows (start-up, re-reading to the
+        # checkpoint, its own pace).
+        cp_rows = prog.get("rows_processed") or 0
+        t_cp = next(t for t, n in timeline if n >= cp_rows) if cp_rows else 0.0
         log("resume: %.2fs, %d request(s), %d bytes" % (t_resume, len(resume_gets), resume_sent))
     finally:
         if bg is not None:
@@ -195,6 +210,9 @@ def main():
         ("  of which behind the checkpoint", "%s (bytes_read at the checkpoint − offset)"
          % f"{reread:,}"),
         ("seconds lost", "%.2f" % lost),
+        ("  T_full up to the checkpoint's rows", "%.2f" % t_cp),
+        ("  killed run past that (thrown away)", "%.2f" % (t_killed_run - t_cp)),
+        ("  resume beyond the same rows in T_full", "%.2f" % (t_resume - (t_full - t_cp))),
         ("RATIO re-fetched / S", "%.2f%%" % (100.0 * refetched / size)),
         ("RATIO behind-checkpoint / S", "%.2f%%" % (100.0 * reread / size)),
         ("RATIO seconds lost / T_full", "%.1f%%" % (100.0 * lost / t_full)),

@@ -543,13 +543,23 @@ def _assert_fenced(db, job_id, a, b, src, dataset):
         "the paused worker counted the lost job as handed back:\n%s" % res_a.stderr[-800:]
 
 
-def test_paused_worker_is_fenced_out(migrated, db, store, proxy):
+@pytest.mark.parametrize("heartbeat", ["alive", "cut"])
+def test_paused_worker_is_fenced_out(migrated, db, store, proxy, heartbeat):
     """A worker SIGSTOPped between batches past its 3 s lease; B reclaims the job and commits
-    batches; A, continued with a batch to read and a heartbeat due, writes nothing more."""
-    src = wide()
+    batches; A, continued with a batch to read and a heartbeat due, writes nothing more.
+
+    heartbeat=cut: while A is stopped its heartbeat's session is terminated too, so after
+    SIGCONT the heartbeat cannot notice the loss first (a race it usually wins): the batch
+    transaction itself must find the job gone, and A must still report it lost."""
+    src = people(0) if heartbeat == "cut" else wide()
     job_id, a, penv = _paused_worker(migrated, db, store, proxy, "pause.csv", "pause", src)
     try:
         _pause_when(db, a, job_id, outside_a_transaction)
+        if heartbeat == "cut":
+            cut = db.query("SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity"
+                           " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                           " AND query LIKE 'UPDATE dsa_jobs.analysis_runs SET lease_expires_at%%'")
+            assert len(cut) == 1 and cut[0]["ok"], "no heartbeat session to cut: %s" % _sessions(db)
         b = migrated.start("worker", "--concurrency", "1", "--once", env=penv)
         wait_until("worker B to reclaim the job once A's lease expired",
                    lambda: db.scalar("SELECT worker_id LIKE %s FROM dsa_jobs.analysis_runs"
