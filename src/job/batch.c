@@ -79,7 +79,10 @@ static int advance_job(di_pg *pg, const di_batch_job *job, const char *progress,
 int di_batch_commit(di_pg *pg, di_batch *b, const di_batch_job *job, const char *progress_json,
                     di_error *err) {
     const char *p[] = {job->commit_id};
-    if (di_pg_cmd(pg, "BEGIN", 0, NULL, err) ||
+    /* The fence comes first: its UPDATE locks the job row until COMMIT, so a
+     * writer that lost its lease never reaches the inserts, and no claimer can
+     * take the job while the batch is in flight (claims skip locked rows). */
+    if (di_pg_cmd(pg, "BEGIN", 0, NULL, err) || advance_job(pg, job, progress_json, err) ||
         (b->rows > 0 &&
          (di_pg_copy(pg, "COPY di_stage (row_hash, logical_row_id, data) FROM STDIN", b->copy.data,
                      b->copy.len, err) ||
@@ -92,7 +95,7 @@ int di_batch_commit(di_pg *pg, di_batch *b, const di_batch_job *job, const char 
                     "INSERT INTO dsa_core.commit_rows (commit_id, logical_row_id, row_hash) "
                     "SELECT $1, logical_row_id, row_hash FROM di_stage",
                     1, p, err))) ||
-        advance_job(pg, job, progress_json, err) || di_pg_cmd(pg, "COMMIT", 0, NULL, err)) {
+        di_pg_cmd(pg, "COMMIT", 0, NULL, err)) {
         di_pg_rollback(pg);
         return -1;
     }
