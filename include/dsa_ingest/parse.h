@@ -10,16 +10,23 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "dsa_ingest/error.h"
+#include "dsa_ingest/value.h"
 
 /* The pull interface a parser reads through: fill buf, *n == 0 at end. */
 typedef int (*di_read_fn)(void *ctx, void *buf, size_t cap, size_t *n, di_error *err);
 
-typedef enum di_format { DI_FMT_AUTO = 0, DI_FMT_CSV, DI_FMT_TSV } di_format;
+typedef enum di_format {
+    DI_FMT_AUTO = 0,
+    DI_FMT_CSV,
+    DI_FMT_TSV,
+    DI_FMT_NDJSON,
+    DI_FMT_XLSX, /* not a byte stream: opened through the reader (reader.h) */
+} di_format;
 const char *di_format_name(di_format f);
 int di_format_parse(const char *s, di_format *out); /* -1 if unknown */
 
 typedef struct di_parse_opts {
-    di_format format;      /* CSV or TSV (AUTO resolved by the caller) */
+    di_format format;      /* CSV, TSV or NDJSON (AUTO resolved by the caller) */
     char delimiter;        /* 0: ',' for CSV, '\t' for TSV */
     int header;            /* 1: the first record names the columns */
     size_t max_field;      /* bytes in one field (default 16 MiB) */
@@ -39,7 +46,11 @@ void di_parse_opts_default(di_parse_opts *o);
 typedef struct di_record {
     const char *const *fields; /* nfields values, each NUL-terminated, valid UTF-8 */
     const size_t *lens;
-    size_t nfields; /* == number of columns */
+    const unsigned char *kinds; /* di_value_kind per field; NULL: every field is TEXT */
+    /* NULL: the fields are the parser's columns, in order (CSV, TSV, XLSX).
+     * Else the record's own keys, unique and sorted by bytes (NDJSON). */
+    const char *const *names;
+    size_t nfields; /* == number of columns unless names is set */
     int64_t row;    /* n: the record's number (header = 1) */
     int64_t start;  /* decoded offset of the record's first byte */
     int64_t next;   /* decoded offset where the next record starts */

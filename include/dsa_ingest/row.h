@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "dsa_ingest/buf.h"
 #include "dsa_ingest/error.h"
+#include "dsa_ingest/value.h"
 
 #define DI_HASH_HEX 32 /* XXH3-128 in hex; buffers take DI_HASH_HEX + 1 */
 
@@ -28,10 +29,17 @@ typedef struct di_row_layout {
 DI_MUSTCHECK int di_row_layout_init(di_row_layout *l, const char *const *names, size_t n);
 void di_row_layout_cleanup(di_row_layout *l);
 
-/* di_row_json writes the canonical JSON object of one record of string values
- * (out is reset first). */
+/* di_row_json writes the canonical JSON object of one record (out is reset
+ * first). kinds[i] (a di_value_kind) says how values[i] is written; kinds ==
+ * NULL means every value is a string. */
 DI_MUSTCHECK int di_row_json(const di_row_layout *l, const char *const *values, const size_t *lens,
-                             di_buf *out);
+                             const unsigned char *kinds, di_buf *out);
+
+/* di_row_json_keyed is di_row_json for a record that carries its own keys,
+ * unique and sorted by bytes (NDJSON): no layout. */
+DI_MUSTCHECK int di_row_json_keyed(const char *const *names, const char *const *values,
+                                   const size_t *lens, const unsigned char *kinds, size_t n,
+                                   di_buf *out);
 
 /* di_row_hash writes the lowercase hex XXH3-128 of json into hex[DI_HASH_HEX + 1]. */
 void di_row_hash(const char *json, size_t len, char hex[DI_HASH_HEX + 1]);

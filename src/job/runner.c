@@ -291,7 +291,7 @@ static int add_record(run *r, const di_record *rec, di_error *err) {
     char hash[DI_HASH_HEX + 1];
     if (ensure_layout(r, err))
         return -1;
-    if (di_row_json(&r->layout, rec->fields, rec->lens, &r->json))
+    if (di_row_json(&r->layout, rec->fields, rec->lens, rec->kinds, &r->json))
         return di_error_at(err, DI_ERR_INPUT, r->cp.table_key, rec->row, rec->start,
                            "row too large to encode");
     di_row_hash(r->json.data, r->json.len, hash);

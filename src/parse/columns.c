@@ -23,7 +23,7 @@ void di_parse_opts_default(di_parse_opts *o) {
     o->start_row = 1;
 }
 
-static const char *const format_names[] = {"auto", "csv", "tsv"};
+static const char *const format_names[] = {"auto", "csv", "tsv", "ndjson", "xlsx"};
 
 /* di_format_name gives the name used by --format and run_parameters. */
 const char *di_format_name(di_format f) {

@@ -4,7 +4,7 @@
  * piece completes a record the next record starts at the following byte (`next`).
  * UTF-8 is checked on the raw bytes (exact offsets); fields go to one reused arena. */
 #include "dsa_ingest/buf.h"
-#include "dsa_ingest/parse.h"
+#include "parser_impl.h"
 
 #include <csv.h>
 #include <stdarg.h>
@@ -20,7 +20,8 @@
 /* libcsv's parser states (struct csv_parser.pstate; the values of libcsv.c). */
 enum { ROW_NOT_BEGUN = 0, FIELD_NOT_BEGUN = 1, FIELD_BEGUN = 2, FIELD_MIGHT_HAVE_ENDED = 3 };
 
-struct di_parser {
+typedef struct csv_state {
+    di_parser parser; /* first: a di_parser * is a csv_state * */
     struct csv_parser cp;
     di_read_fn read;
     void *ctx;
@@ -50,10 +51,10 @@ struct di_parser {
 
     char **cols;
     size_t ncols;
-};
+} csv_state;
 
 /* set_where puts the record in progress into an error. */
-static void set_where(di_parser *p, di_error *e) {
+static void set_where(csv_state *p, di_error *e) {
     snprintf(e->table, sizeof e->table, "%s", p->table);
     e->row = p->row;
     e->byte = p->start;
@@ -61,9 +62,9 @@ static void set_where(di_parser *p, di_error *e) {
 
 /* fail records a fatal error (the first one wins): the stream cannot be
  * followed past it. */
-static void fail(di_parser *p, di_class cls, const char *fmt, ...)
+static void fail(csv_state *p, di_class cls, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static void fail(di_parser *p, di_class cls, const char *fmt, ...) {
+static void fail(csv_state *p, di_class cls, const char *fmt, ...) {
     if (p->failed)
         return;
     va_list ap;
@@ -76,8 +77,8 @@ static void fail(di_parser *p, di_class cls, const char *fmt, ...) {
 
 /* flag notes the record's first problem; parsing goes on to the record's end
  * so the caller can skip it (--max-errors) and carry on. */
-static void flag(di_parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void flag(di_parser *p, const char *fmt, ...) {
+static void flag(csv_state *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void flag(csv_state *p, const char *fmt, ...) {
     if (p->pend.cls != DI_ERR_NONE)
         return;
     va_list ap;
@@ -96,7 +97,7 @@ static int no_space(unsigned char c) {
 
 /* grow_fields doubles the per-field arrays, only when a record has more fields
  * than any before it. */
-static int grow_fields(di_parser *p) {
+static int grow_fields(csv_state *p) {
     size_t cap = p->fcap ? 2 * p->fcap : 64;
     size_t *offs = realloc(p->offs, cap * sizeof *offs);
     if (offs)
@@ -114,7 +115,7 @@ static int grow_fields(di_parser *p) {
 }
 
 /* store_field copies one field (with libcsv's trailing NUL) into the arena. */
-static void store_field(di_parser *p, size_t i, const char *data, size_t len) {
+static void store_field(csv_state *p, size_t i, const char *data, size_t len) {
     if (p->arena.len + len + 1 > p->arena.max) {
         flag(p, "record exceeds %zu bytes (%d x IMPORT_MAX_FIELD_SIZE)", p->arena.max,
              RECORD_FACTOR);
@@ -131,7 +132,7 @@ static void store_field(di_parser *p, size_t i, const char *data, size_t len) {
 /* on_field is libcsv's field callback: limits, then storage (NUL bytes are
  * found on the raw bytes, see parse_span). */
 static void on_field(void *data, size_t len, void *ctx) {
-    di_parser *p = ctx;
+    csv_state *p = ctx;
     size_t i = p->nfields++;
     if (p->failed || p->pend.cls != DI_ERR_NONE)
         return;
@@ -147,7 +148,7 @@ static void on_field(void *data, size_t len, void *ctx) {
  * that ends a piece (or at csv_fini), so the record ends there. */
 static void on_row(int c, void *ctx) {
     (void)c;
-    ((di_parser *)ctx)->done = 1;
+    ((csv_state *)ctx)->done = 1;
 }
 
 /* utf8_cut is where the buffer's last complete UTF-8 sequence ends: a sequence
@@ -168,7 +169,7 @@ static size_t utf8_cut(const unsigned char *b, size_t from, size_t end) {
 
 /* refill keeps the unparsed bytes, reads more after them, and checks UTF-8
  * and NUL bytes once per buffer (not per field): one read call per refill. */
-static int refill(di_parser *p) {
+static int refill(csv_state *p) {
     size_t keep = p->end - p->pos, n = 0;
     memmove(p->buf, p->buf + p->pos, keep);
     p->base += (int64_t)p->pos;
@@ -189,21 +190,21 @@ static int refill(di_parser *p) {
 }
 
 /* skip_bom drops a UTF-8 BOM at stream offset 0 (offsets still count it). */
-static void skip_bom(di_parser *p) {
+static void skip_bom(csv_state *p) {
     p->bom_pending = 0;
     if (p->cut - p->pos >= 3 && memcmp(p->buf + p->pos, "\xEF\xBB\xBF", 3) == 0)
         p->pos += 3;
 }
 
 /* scan finds byte c in [from, cut) with memchr; cut when absent. */
-static size_t scan(const di_parser *p, size_t from, int c) {
+static size_t scan(const csv_state *p, size_t from, int c) {
     const unsigned char *q = memchr(p->buf + from, c, p->cut - from);
     return q ? (size_t)(q - p->buf) : p->cut;
 }
 
 /* piece_end is one past the next CR or LF, or cut: the positions found are
  * cached so CR-free (or LF-free) data is scanned once per buffer, not per line. */
-static size_t piece_end(di_parser *p) {
+static size_t piece_end(csv_state *p) {
     if (p->nl == NONE || p->nl < p->pos)
         p->nl = scan(p, p->pos, '\n');
     if (p->cr == NONE || p->cr < p->pos)
@@ -249,7 +250,7 @@ static int64_t find_open_quote(const unsigned char *s, size_t n, int st, unsigne
 /* bare_quote accepts a quote inside an unquoted field (a"b) as a plain
  * character, as Python's csv module does even with strict=True; libcsv's strict
  * mode stops there, so the quote is appended by hand (libcsv made room for it). */
-static int bare_quote(di_parser *p) {
+static int bare_quote(csv_state *p) {
     struct csv_parser *cp = &p->cp;
     if (cp->pstate != FIELD_BEGUN || cp->quoted)
         return 0;
@@ -259,7 +260,7 @@ static int bare_quote(di_parser *p) {
 }
 
 /* parse_piece runs libcsv over one piece, resuming after bare quotes. */
-static void parse_piece(di_parser *p, const unsigned char *s, size_t n) {
+static void parse_piece(csv_state *p, const unsigned char *s, size_t n) {
     size_t off = 0;
     while (off < n) {
         off += csv_parse(&p->cp, s + off, n - off, on_field, on_row, p);
@@ -282,7 +283,7 @@ static void parse_piece(di_parser *p, const unsigned char *s, size_t n) {
 
 /* parse_span parses [a, e), stopping at each NUL byte: the field in progress
  * there is field nfields + 1, which the error names. */
-static void parse_span(di_parser *p, size_t a, size_t e) {
+static void parse_span(csv_state *p, size_t a, size_t e) {
     while (p->nul < e && !p->failed) {
         parse_piece(p, p->buf + a, p->nul - a);
         flag(p, "NUL byte in field %zu", p->nfields + 1);
@@ -295,7 +296,7 @@ static void parse_span(di_parser *p, size_t a, size_t e) {
 /* after_piece enforces the field size on a field still being read (bounding
  * libcsv's buffer, which may pass the cap by one piece at most) and lets that
  * buffer grow geometrically, piece by piece. */
-static void after_piece(di_parser *p) {
+static void after_piece(csv_state *p) {
     size_t closing = p->cp.pstate == FIELD_MIGHT_HAVE_ENDED; /* still holds the quote */
     if (p->cp.entry_pos - closing > p->max_field)
         fail(p, DI_ERR_INPUT, "field exceeds IMPORT_MAX_FIELD_SIZE (%zu bytes)", p->max_field);
@@ -305,7 +306,7 @@ static void after_piece(di_parser *p) {
 
 /* feed parses [pos, e): the record begins at its first byte that is not a
  * CR or LF (those alone are blank lines, which libcsv skips). */
-static void feed(di_parser *p, size_t e) {
+static void feed(csv_state *p, size_t e) {
     const unsigned char *s = p->buf + p->pos;
     size_t n = e - p->pos, f0 = p->nfields;
     if (p->cp.pstate == ROW_NOT_BEGUN && s[0] != '\r' && s[0] != '\n')
@@ -325,7 +326,7 @@ static void feed(di_parser *p, size_t e) {
 
 /* finish ends the stream: libcsv submits a last record without a line end,
  * or reports a quoted field never closed. 1 a record, 0 none, -1 fatal. */
-static int finish(di_parser *p) {
+static int finish(csv_state *p) {
     if (csv_fini(&p->cp, on_field, on_row, p) != 0) {
         if (p->open_quote >= 0)
             fail(p, DI_ERR_INPUT,
@@ -339,7 +340,7 @@ static int finish(di_parser *p) {
 
 /* read_record parses up to the end of the next record: 1 done, 0 at the end
  * of the stream, -1 fatal (p->fatal). */
-static int read_record(di_parser *p) {
+static int read_record(csv_state *p) {
     p->done = 0;
     p->nfields = 0;
     p->open_quote = -1;
@@ -384,7 +385,7 @@ static void free_names(char **v, size_t n) {
 }
 
 /* take_header turns the first record into the normalised column names. */
-static int take_header(di_parser *p) {
+static int take_header(csv_state *p) {
     p->cols = copy_names(p->ptrs, p->lens, p->nfields);
     if (!p->cols || di_normalize_columns(p->cols, p->nfields) != 0) {
         fail(p, DI_ERR_INTERNAL, "out of memory");
@@ -396,7 +397,7 @@ static int take_header(di_parser *p) {
 }
 
 /* name_columns makes column_1..column_K from the first record (--no-header). */
-static int name_columns(di_parser *p) {
+static int name_columns(csv_state *p) {
     p->cols = calloc(p->nfields, sizeof *p->cols);
     for (size_t i = 0; p->cols && i < p->nfields; i++) {
         char tmp[32];
@@ -412,7 +413,7 @@ static int name_columns(di_parser *p) {
 }
 
 /* check_count rejects a record whose field count is not the column count. */
-static int check_count(di_parser *p, di_error *err) {
+static int check_count(csv_state *p, di_error *err) {
     if (p->nfields == p->ncols)
         return 0;
     if (p->header_words)
@@ -429,7 +430,7 @@ static int check_count(di_parser *p, di_error *err) {
 /* accept_record decides what a complete record is: 1 a data record for the
  * caller, 0 consumed (the header), -1 an error (fatal when it is the record
  * that names the columns). */
-static int accept_record(di_parser *p, di_error *err) {
+static int accept_record(csv_state *p, di_error *err) {
     for (size_t i = 0; p->pend.cls == DI_ERR_NONE && i < p->nfields; i++)
         p->ptrs[i] = p->arena.data + p->offs[i];
     int naming = p->header_pending || !p->cols;
@@ -448,10 +449,11 @@ static int accept_record(di_parser *p, di_error *err) {
     return check_count(p, err) == 0 ? 1 : -1;
 }
 
-/* di_parser_next: see parse.h. After a -1 about one record (field count,
+/* csv_next: di_parser_next, see parse.h. After a -1 about one record (field count,
  * invalid UTF-8, NUL, too many fields) the parser stands after that record and
  * the next call goes on; other errors are sticky. */
-int di_parser_next(di_parser *p, di_record *rec, di_error *err) {
+static int csv_next(di_parser *dp, di_record *rec, di_error *err) {
+    csv_state *p = (csv_state *)dp;
     for (;;) {
         int rc = read_record(p);
         if (rc == 0)
@@ -466,12 +468,22 @@ int di_parser_next(di_parser *p, di_record *rec, di_error *err) {
         if (rc < 0 || p->failed)
             return -1;
         if (rc == 1) {
-            *rec =
-                (di_record){p->ptrs, p->lens, p->nfields, row, p->start, p->base + (int64_t)p->pos};
+            *rec = (di_record){.fields = p->ptrs,
+                               .lens = p->lens,
+                               .nfields = p->nfields,
+                               .row = row,
+                               .start = p->start,
+                               .next = p->base + (int64_t)p->pos};
             return 1;
         }
     }
 }
+
+static int csv_next(di_parser *dp, di_record *rec, di_error *err);
+static const char *const *csv_columns(const di_parser *dp, size_t *ncolumns);
+static const char *csv_table(const di_parser *dp);
+static void csv_destroy(di_parser *dp);
+static const di_parser_ops k_csv_ops = {csv_next, csv_columns, csv_table, csv_destroy};
 
 /* resolve_delim picks the delimiter: explicit, else by format. */
 static int resolve_delim(const di_parse_opts *o, unsigned char *d, di_error *err) {
@@ -482,7 +494,7 @@ static int resolve_delim(const di_parse_opts *o, unsigned char *d, di_error *err
 }
 
 /* init_csv sets libcsv up: strict quoting, no trimming, NUL-terminated fields. */
-static int init_csv(di_parser *p, unsigned char delim) {
+static int init_csv(csv_state *p, unsigned char delim) {
     if (csv_init(&p->cp, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0)
         return -1;
     csv_set_delim(&p->cp, delim);
@@ -492,7 +504,7 @@ static int init_csv(di_parser *p, unsigned char delim) {
 }
 
 /* set_limits copies the caps, with defaults for zeros. */
-static void set_limits(di_parser *p, const di_parse_opts *o) {
+static void set_limits(csv_state *p, const di_parse_opts *o) {
     p->max_field = o->max_field ? o->max_field : (size_t)16 << 20;
     p->max_columns = o->max_columns ? o->max_columns : 16384;
     size_t rec_max = p->max_field > ((size_t)-1 - 1) / RECORD_FACTOR ? (size_t)-1 - 1
@@ -501,7 +513,7 @@ static void set_limits(di_parser *p, const di_parse_opts *o) {
 }
 
 /* set_start places the parser at the stream start or at the resume point. */
-static int set_start(di_parser *p, const di_parse_opts *o) {
+static int set_start(csv_state *p, const di_parse_opts *o) {
     int resume = o->start_offset > 0 || o->resume_columns != NULL;
     p->base = o->start_offset > 0 ? o->start_offset : 0;
     p->row = o->start_row > 0 ? o->start_row : 1;
@@ -517,15 +529,17 @@ static int set_start(di_parser *p, const di_parse_opts *o) {
     return p->cols ? 0 : -1;
 }
 
-di_parser *di_parser_new(const di_parse_opts *opts, di_read_fn read, void *ctx, di_error *err) {
+/* di_csv_parser_new: di_parser_new for CSV and TSV. */
+di_parser *di_csv_parser_new(const di_parse_opts *opts, di_read_fn read, void *ctx, di_error *err) {
     unsigned char delim;
     if (resolve_delim(opts, &delim, err) != 0)
         return NULL;
-    di_parser *p = calloc(1, sizeof *p);
+    csv_state *p = calloc(1, sizeof *p);
     if (!p) {
         di_error_set(err, DI_ERR_INTERNAL, "out of memory");
         return NULL;
     }
+    p->parser.ops = &k_csv_ops;
     p->read = read;
     p->ctx = ctx;
     di_error_clear(&p->fatal);
@@ -534,25 +548,29 @@ di_parser *di_parser_new(const di_parse_opts *opts, di_read_fn read, void *ctx, 
     p->table = strdup(opts->table_key ? opts->table_key : "primary");
     p->buf = malloc(READ_BUF_SIZE);
     if (init_csv(p, delim) != 0 || !p->table || !p->buf || set_start(p, opts) != 0) {
-        di_parser_free(p);
+        csv_destroy(&p->parser);
         di_error_set(err, DI_ERR_INTERNAL, "out of memory");
         return NULL;
     }
-    return p;
+    return &p->parser;
 }
 
-/* di_parser_columns: see parse.h; NULL and 0 while unknown. */
-const char *const *di_parser_columns(const di_parser *p, size_t *ncolumns) {
+/* csv_columns: di_parser_columns, see parse.h; NULL and 0 while unknown. */
+static const char *const *csv_columns(const di_parser *dp, size_t *ncolumns) {
+    const csv_state *p = (const csv_state *)dp;
     *ncolumns = p->ncols;
     return (const char *const *)p->cols;
 }
 
-/* di_parser_table names the table the records belong to. */
-const char *di_parser_table(const di_parser *p) {
+/* csv_table names the table the records belong to. */
+static const char *csv_table(const di_parser *dp) {
+    const csv_state *p = (const csv_state *)dp;
     return p->table;
 }
 
-void di_parser_free(di_parser *p) {
+/* csv_destroy releases everything the parser allocated (libcsv's too). */
+static void csv_destroy(di_parser *dp) {
+    csv_state *p = (csv_state *)dp;
     if (!p)
         return;
     csv_free(&p->cp);

@@ -188,10 +188,20 @@ static size_t row_min_size(const di_row_layout *l, const size_t *lens) {
     return need;
 }
 
+/* append_value writes one value by its kind: a quoted string, null, or JSON
+ * text that is already canonical (copied as is). */
+static int append_value(di_buf *out, const char *v, size_t len, unsigned char kind) {
+    if (kind == DI_VAL_NULL)
+        return di_buf_append(out, "null", 4);
+    if (kind == DI_VAL_JSON)
+        return di_buf_append(out, v, len);
+    return append_quoted(out, (const unsigned char *)v, len);
+}
+
 /* di_row_json writes the canonical object: keys in byte order, each a copied
  * prefix, each value escaped in spans. out keeps its memory across rows. */
 int di_row_json(const di_row_layout *l, const char *const *values, const size_t *lens,
-                di_buf *out) {
+                const unsigned char *kinds, di_buf *out) {
     di_buf_reset(out);
     if (di_buf_reserve(out, row_min_size(l, lens)) != 0)
         return -1;
@@ -205,12 +215,32 @@ int di_row_json(const di_row_layout *l, const char *const *values, const size_t 
             out->data[out->len++] = ',';
         memcpy(out->data + out->len, l->keys.data + l->key_off[i], l->key_len[i]);
         out->len += l->key_len[i];
-        if (append_quoted(out, (const unsigned char *)values[i], lens[i]) != 0)
+        if (append_value(out, values[i], lens[i], kinds ? kinds[i] : DI_VAL_TEXT) != 0)
             return -1;
     }
     if (di_buf_reserve(out, 1) != 0)
         return -1;
     out->data[out->len++] = '}';
+    out->data[out->len] = '\0';
+    return 0;
+}
+
+/* di_row_json_keyed writes an object whose keys come with the values, already
+ * unique and in byte order (an NDJSON record): keys are escaped per row. */
+int di_row_json_keyed(const char *const *names, const char *const *values, const size_t *lens,
+                      const unsigned char *kinds, size_t n, di_buf *out) {
+    di_buf_reset(out);
+    if (di_buf_putc(out, '{') != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if ((i && di_buf_putc(out, ',') != 0) ||
+            append_quoted(out, (const unsigned char *)names[i], strlen(names[i])) != 0 ||
+            di_buf_putc(out, ':') != 0 ||
+            append_value(out, values[i], lens[i], kinds ? kinds[i] : DI_VAL_TEXT) != 0)
+            return -1;
+    }
+    if (di_buf_putc(out, '}') != 0 || di_buf_reserve(out, 1) != 0)
+        return -1;
     out->data[out->len] = '\0';
     return 0;
 }

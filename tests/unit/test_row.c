@@ -109,7 +109,7 @@ static int parse_case(char *line, row_case *c) {
 static void check_case(const row_case *c, di_buf *out) {
     di_row_layout l;
     CHECK_INT(di_row_layout_init(&l, (const char *const *)c->names, c->ncol), 0);
-    CHECK_INT(di_row_json(&l, (const char *const *)c->values, c->lens, out), 0);
+    CHECK_INT(di_row_json(&l, (const char *const *)c->values, c->lens, NULL, out), 0);
     int same = out->len == c->want_len && memcmp(out->data, c->want, c->want_len) == 0;
     CHECK(same);
     if (!same)
@@ -274,7 +274,7 @@ static void test_buffer_reuse(void) {
         const char *v[3];
         for (size_t i = 0; i < 3; i++)
             v[i] = rows[r].v[i] ? rows[r].v[i] : big;
-        CHECK_INT(di_row_json(&l, v, rows[r].len, &out), 0);
+        CHECK_INT(di_row_json(&l, v, rows[r].len, NULL, &out), 0);
         CHECK_INT(out.len, rows[r].want_len);
         CHECK_INT(strlen(out.data), out.len); /* NUL-terminated, no stale tail */
         if (r == 1)
@@ -296,9 +296,9 @@ static void test_cap(void) {
     di_buf out;
     di_buf_init(&out, 16);
     CHECK_INT(di_row_layout_init(&l, names, 1), 0);
-    CHECK_INT(di_row_json(&l, small, small_len, &out), 0);
+    CHECK_INT(di_row_json(&l, small, small_len, NULL, &out), 0);
     CHECK_STR(out.data, "{\"k\":\"abc\"}");
-    CHECK_INT(di_row_json(&l, escaped, escaped_len, &out), -1); /* 32 bytes > 16 */
+    CHECK_INT(di_row_json(&l, escaped, escaped_len, NULL, &out), -1); /* 32 bytes > 16 */
     di_buf_reset(&out);
     CHECK_INT(di_json_append_string(&out, "\x01\x01\x01", 3), -1);
     di_row_layout_cleanup(&l);
