@@ -1,6 +1,7 @@
 /* decode.h - stage 2: decompress the object's bytes into the data stream.
  *
- * Kinds: none and gzip here (zip, bz2, xz, zstd through libarchive later).
+ * Kinds: none, gzip (zlib), and bz2, xz, zstd (libarchive's filters). zip is
+ * not a stream filter: its members are read through archive.h.
  * The gzip decoder is resumable mid-stream (zlib's zran technique): it keeps
  * recent inflate access points (compressed offset, bit offset, 32 KiB window)
  * and can describe, for any recent decompressed position, where to restart. */
@@ -16,10 +17,14 @@ typedef enum di_compression {
     DI_COMP_AUTO = 0,
     DI_COMP_NONE,
     DI_COMP_GZIP,
+    DI_COMP_BZIP2,
+    DI_COMP_XZ,
+    DI_COMP_ZSTD,
+    DI_COMP_ZIP, /* an archive: never passed to di_decoder_open */
 } di_compression;
 
-/* di_compression_name / di_compression_parse: "auto", "none", "gzip". parse returns -1 if unknown.
- */
+/* di_compression_name / di_compression_parse: "auto", "none", "gzip", "bz2",
+ * "xz", "zstd", "zip" (parse also takes "bzip2", "zst"). parse returns -1 if unknown. */
 const char *di_compression_name(di_compression c);
 int di_compression_parse(const char *s, di_compression *out);
 

@@ -13,18 +13,24 @@ static const struct {
     const char *name;
     di_compression kind;
 } k_names[] = {
-    {"auto", DI_COMP_AUTO},
-    {"none", DI_COMP_NONE},
-    {"gzip", DI_COMP_GZIP},
+    {"auto", DI_COMP_AUTO}, {"none", DI_COMP_NONE},   {"gzip", DI_COMP_GZIP},
+    {"bz2", DI_COMP_BZIP2}, {"xz", DI_COMP_XZ},       {"zstd", DI_COMP_ZSTD},
+    {"zip", DI_COMP_ZIP},   {"bzip2", DI_COMP_BZIP2}, /* aliases after the canonical names */
+    {"zst", DI_COMP_ZSTD},  {"gz", DI_COMP_GZIP},
 };
 
 /* Magic bytes at the start of the object (the bidders of libarchive). */
 static const struct {
-    const unsigned char magic[4];
+    const unsigned char magic[6];
     size_t len;
     di_compression kind;
 } k_magics[] = {
     {{0x1f, 0x8b}, 2, DI_COMP_GZIP},
+    {{'B', 'Z', 'h'}, 3, DI_COMP_BZIP2},
+    {{0xfd, '7', 'z', 'X', 'Z', 0x00}, 6, DI_COMP_XZ},
+    {{0x28, 0xb5, 0x2f, 0xfd}, 4, DI_COMP_ZSTD},
+    {{'P', 'K', 0x03, 0x04}, 4, DI_COMP_ZIP},
+    {{'P', 'K', 0x05, 0x06}, 4, DI_COMP_ZIP}, /* an empty zip */
 };
 
 /* File name extensions, tried when no magic matched. */
@@ -32,13 +38,15 @@ static const struct {
     const char *ext;
     di_compression kind;
 } k_exts[] = {
-    {".gz", DI_COMP_GZIP},
-    {".gzip", DI_COMP_GZIP},
+    {".gz", DI_COMP_GZIP},   {".gzip", DI_COMP_GZIP}, {".tgz", DI_COMP_GZIP},
+    {".bz2", DI_COMP_BZIP2}, {".xz", DI_COMP_XZ},     {".zst", DI_COMP_ZSTD},
+    {".zstd", DI_COMP_ZSTD}, {".zip", DI_COMP_ZIP},   {".xlsx", DI_COMP_ZIP},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-/* di_compression_name gives the name used in flags, job parameters and checkpoints. */
+/* di_compression_name gives the name used in flags, job parameters and
+ * checkpoints: the first row of the kind (aliases come later). */
 const char *di_compression_name(di_compression c) {
     for (size_t i = 0; i < COUNT(k_names); i++)
         if (k_names[i].kind == c)
@@ -128,6 +136,8 @@ static int check_resume(const di_decode_point *pt, di_compression kind, di_error
         why = "negative offset";
     else if (kind == DI_COMP_NONE && pt->in_offset != pt->out_offset)
         why = "uncompressed offsets differ";
+    else if (di_filter_kind(kind) && (pt->in_offset != 0 || pt->out_offset != 0))
+        why = "bz2, xz and zstd restart only at the start of the object";
     if (why)
         return di_error_set(err, DI_ERR_CONFIG, "invalid decoder resume point: %s", why);
     return 0;
@@ -136,7 +146,7 @@ static int check_resume(const di_decode_point *pt, di_compression kind, di_error
 /* di_decoder_open_fn builds the shared handle, then lets the kind fill it in. */
 di_decoder *di_decoder_open_fn(di_pull_fn pull, void *ctx, di_compression kind,
                                const di_decode_point *resume, di_error *err) {
-    if (kind != DI_COMP_NONE && kind != DI_COMP_GZIP) {
+    if (kind != DI_COMP_NONE && kind != DI_COMP_GZIP && !di_filter_kind(kind)) {
         di_error_set(err, DI_ERR_INTERNAL, "decoder opened with compression '%s'",
                      di_compression_name(kind));
         return NULL;
@@ -157,7 +167,8 @@ di_decoder *di_decoder_open_fn(di_pull_fn pull, void *ctx, di_compression kind,
         d->out_offset = resume->out_offset;
         d->skip = resume->skip;
     }
-    if (kind == DI_COMP_GZIP && di_gzip_init(d, resume, err) < 0) {
+    if ((kind == DI_COMP_GZIP && di_gzip_init(d, resume, err) < 0) ||
+        (di_filter_kind(kind) && di_filter_init(d, err) < 0)) {
         di_decoder_close(d);
         return NULL;
     }

@@ -41,4 +41,10 @@ di_decoder *di_decoder_open_fn(di_pull_fn pull, void *ctx, di_compression kind,
  * already validated by decode.c). Returns 0, or -1 with err set. */
 int di_gzip_init(di_decoder *d, const di_decode_point *resume, di_error *err);
 
+/* di_filter_kind tells whether kind is one of libarchive's filters here
+ * (bz2, xz, zstd); di_filter_init sets d up for it, always from the object's
+ * start (a resume point only skips). Returns 0, or -1 with err set. */
+int di_filter_kind(di_compression kind);
+int di_filter_init(di_decoder *d, di_error *err);
+
 #endif
