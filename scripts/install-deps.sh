@@ -8,6 +8,7 @@ packages=(
   libcurl4-openssl-dev libpq-dev zlib1g-dev libarchive-dev libxxhash-dev libcjson-dev
   libexpat1-dev libmicrohttpd-dev libcsv-dev
   postgresql python3 python3-pytest python3-psycopg2 time
+  python3-yaml python3-kubernetes  # tests/deploy/check_chart.py: YAML, Kubernetes API models
 )
 
 missing=()

@@ -26,6 +26,7 @@ typedef enum di_code {
     DI_CODE_NONE = 0,
     DI_CODE_LEASE_LOST,  /* another worker holds the job now: stop writing at once */
     DI_CODE_INTERRUPTED, /* a signal asked to stop; the job was handed back */
+    DI_CODE_RECORD,      /* about one record only: the parser can go on after it */
 } di_code;
 
 typedef struct di_error {
@@ -35,6 +36,7 @@ typedef struct di_error {
     char table[128];    /* table_key, "" when not about a record */
     int64_t row;        /* row number n, -1 when unknown */
     int64_t byte;       /* byte offset in the decoded stream, -1 when unknown */
+    char excerpt[201];  /* the record's first bytes when known (rejects), else "" */
 } di_error;
 
 /* di_error_clear resets e to "no error" with an unknown location. */

@@ -14,20 +14,24 @@
 
 /* Settings (DESIGN §4): environment first, flags override. */
 typedef struct di_settings {
-    long batch_size;        /* IMPORT_BATCH_SIZE, rows per batch transaction */
-    long chunk_size;        /* IMPORT_CHUNK_SIZE, bytes per read */
-    long parallel_workers;  /* IMPORT_PARALLEL_WORKERS */
-    long progress_interval; /* IMPORT_PROGRESS_UPDATE_INTERVAL, batches between log lines */
-    long stall_timeout_s;   /* IMPORT_STALL_TIMEOUT */
-    long max_retries;       /* IMPORT_MAX_RETRIES, network retries in a row */
-    long retry_backoff_ms;  /* IMPORT_RETRY_BACKOFF_MS, first backoff */
-    long retry_max_s;       /* IMPORT_RETRY_MAX_SECONDS, total time spent retrying */
-    long db_retries;        /* IMPORT_DB_RETRIES, reconnects to resume a job in-process */
-    long max_field;         /* IMPORT_MAX_FIELD_SIZE, bytes */
-    long max_columns;       /* IMPORT_MAX_COLUMNS */
-    long lease_s;           /* IMPORT_LEASE_SECONDS, a job's lease; renewed every lease/4 */
-    long poll_interval_s;   /* IMPORT_POLL_INTERVAL, queue poll when no NOTIFY arrives */
-    long job_max_attempts;  /* IMPORT_JOB_MAX_ATTEMPTS, runs of a job before it fails */
+    long batch_size;         /* IMPORT_BATCH_SIZE, rows per batch transaction */
+    long chunk_size;         /* IMPORT_CHUNK_SIZE, bytes per read */
+    long parallel_workers;   /* IMPORT_PARALLEL_WORKERS */
+    long progress_interval;  /* IMPORT_PROGRESS_UPDATE_INTERVAL, batches between log lines */
+    long stall_timeout_s;    /* IMPORT_STALL_TIMEOUT */
+    long max_retries;        /* IMPORT_MAX_RETRIES, network retries in a row */
+    long retry_backoff_ms;   /* IMPORT_RETRY_BACKOFF_MS, first backoff */
+    long retry_max_s;        /* IMPORT_RETRY_MAX_SECONDS, total time spent retrying */
+    long db_retries;         /* IMPORT_DB_RETRIES, reconnects to resume a job in-process */
+    long max_field;          /* IMPORT_MAX_FIELD_SIZE, bytes */
+    long max_columns;        /* IMPORT_MAX_COLUMNS */
+    long lease_s;            /* IMPORT_LEASE_SECONDS, a job's lease; renewed every lease/4 */
+    long poll_interval_s;    /* IMPORT_POLL_INTERVAL, queue poll when no NOTIFY arrives */
+    long job_max_attempts;   /* IMPORT_JOB_MAX_ATTEMPTS, runs of a job before it fails */
+    long max_decompressed;   /* IMPORT_MAX_DECOMPRESSED_BYTES, 0: no limit */
+    long max_ratio;          /* IMPORT_MAX_COMPRESSION_RATIO, decoded:stored, 0: no limit */
+    long max_xml_depth;      /* IMPORT_XLSX_MAX_XML_DEPTH */
+    long max_shared_strings; /* IMPORT_XLSX_MAX_SHARED_STRINGS_BYTES */
 } di_settings;
 
 /* di_settings_load fills defaults, then the environment. A malformed value is
@@ -41,11 +45,13 @@ typedef struct di_import_request {
     const char *ref;         /* "main" */
     const char *message;     /* NULL: "Import <filename>" */
     const char *mode;        /* "snapshot" | "update" */
-    const char *format;      /* "auto" | "csv" | "tsv" */
-    const char *compression; /* "auto" | "none" | "gzip" */
-    char delimiter;          /* 0: by format */
-    int header;              /* 1 unless --no-header */
+    const char *format;      /* "auto" | "csv" | "tsv" | "ndjson" | "xlsx" */
+    const char *compression; /* "auto" | "none" | "gzip" | "bz2" | "xz" | "zstd" | "zip" */
+    char delimiter;          /* 0: sniffed or by format */
+    int header;              /* 1 --header, 0 --no-header, -1 sniffed */
     long batch_size;         /* 0: the setting */
+    long max_errors;         /* bad records skipped (listed as rejects) before the job fails */
+    const char *encoding;    /* NULL: UTF-8; else converted with iconv (CSV/TSV) */
 } di_import_request;
 
 /* di_job_create records a new import job with its dataset (created when

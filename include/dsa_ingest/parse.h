@@ -32,6 +32,7 @@ typedef struct di_parse_opts {
     size_t max_field;      /* bytes in one field (default 16 MiB) */
     size_t max_columns;    /* fields in one record (default 16384) */
     const char *table_key; /* "primary" */
+    int raw_bytes; /* 1: bytes in another encoding, converted by the caller (no UTF-8 check) */
     /* Resume: start mid-stream. The first byte read is at start_offset, the
      * first record returned gets row number start_row, and the columns are
      * resume_columns (the header is not read again). */

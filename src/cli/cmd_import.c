@@ -1,6 +1,7 @@
 /* cmd_import.c - `dsa-ingest import`: record the job, run it in-process through
  * the same queue row a worker would use, report the outcome (DESIGN §4). */
 #include "cli/cli.h"
+#include "cli/readopts.h"
 #include "cli/progress.h"
 #include "dsa_ingest/job.h"
 #include "dsa_ingest/sink.h"
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char import_usage[] =
@@ -24,10 +26,8 @@ static const char import_usage[] =
     "  --ref NAME              the ref to move (default main)\n"
     "  --message TEXT          the commit message\n"
     "  --mode snapshot|update  replace all tables, or only the imported ones\n"
-    "  --format auto|csv|tsv   (default auto: by extension)\n"
-    "  --compression auto|none|gzip  (default auto: by magic bytes)\n"
-    "  --delimiter C           field delimiter (a character, or \\t)\n"
-    "  --no-header             the first record is data; columns are column_1…\n"
+    "%s"
+    "  --max-errors N          skip up to N bad records (listed as rejects), then fail\n"
     "  --batch-size N          rows per batch transaction (IMPORT_BATCH_SIZE)\n"
     "  --json                  print one JSON object with the outcome\n"
     "  --database URL          PostgreSQL (else DATABASE_URL, PG*, or embedded)\n"
@@ -40,6 +40,23 @@ typedef struct import_args {
     const char *resume;
     int json;
 } import_args;
+
+/* import_ctx is what the runner's hooks see: the progress bar, and what the
+ * log lines are about (the fields of DSA_INGEST_LOG_FORMAT=json). */
+typedef struct import_ctx {
+    cli_progress bar;
+    cli_log_fields log;
+    char job_id[37];
+    char dataset[32]; /* the dataset's id, when only that is known */
+    double started;   /* monotonic seconds when the load started */
+} import_ctx;
+
+/* mono_s is a monotonic clock in seconds. */
+static double mono_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
 
 /* parse_delimiter accepts one character, or \t / tab. */
 static int parse_delimiter(const char *s, char *out) {
@@ -74,22 +91,19 @@ static int one_of(const char *v, const char *const *allowed) {
 
 /* usage_error prints a usage problem and returns exit code 2. */
 static int usage_error(const char *msg, const char *arg) {
-    fprintf(stderr, "dsa-ingest import: %s%s%s\n\n%s", msg, arg ? ": " : "", arg ? arg : "",
-            import_usage);
+    fprintf(stderr, "dsa-ingest import: %s%s%s\n\n", msg, arg ? ": " : "", arg ? arg : "");
+    fprintf(stderr, import_usage, cli_read_usage);
     return -1;
 }
 
 /* check_values validates the enumerated options. */
 static int check_values(const import_args *a) {
     static const char *const modes[] = {"snapshot", "update", NULL};
-    static const char *const formats[] = {"auto", "csv", "tsv", NULL};
-    static const char *const comps[] = {"auto", "none", "gzip", NULL};
     if (!one_of(a->req.mode, modes))
         return usage_error("--mode must be snapshot or update", a->req.mode);
-    if (!one_of(a->req.format, formats))
-        return usage_error("--format must be auto, csv or tsv", a->req.format);
-    if (!one_of(a->req.compression, comps))
-        return usage_error("--compression must be auto, none or gzip", a->req.compression);
+    const char *bad = cli_check_read_values(a->req.format, a->req.compression);
+    if (bad)
+        return usage_error(bad, NULL);
     if (!a->resume && (!a->req.source || !a->req.dataset))
         return usage_error("SOURCE and --dataset are required", NULL);
     return 0;
@@ -105,6 +119,9 @@ static int parse_args(int argc, char **argv, import_args *a) {
                                          {"compression", required_argument, NULL, 'c'},
                                          {"delimiter", required_argument, NULL, 'd'},
                                          {"no-header", no_argument, NULL, 'H'},
+                                         {"header", no_argument, NULL, 'T'},
+                                         {"encoding", required_argument, NULL, 'e'},
+                                         {"max-errors", required_argument, NULL, 'x'},
                                          {"batch-size", required_argument, NULL, 'b'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"database", required_argument, NULL, 'B'},
@@ -114,7 +131,7 @@ static int parse_args(int argc, char **argv, import_args *a) {
                                          {NULL, 0, NULL, 0}};
     memset(a, 0, sizeof *a);
     a->req = (di_import_request){
-        .ref = "main", .mode = "snapshot", .format = "auto", .compression = "auto", .header = 1};
+        .ref = "main", .mode = "snapshot", .format = "auto", .compression = "auto", .header = -1};
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -139,6 +156,16 @@ static int parse_args(int argc, char **argv, import_args *a) {
         case 'H':
             a->req.header = 0;
             break;
+        case 'T':
+            a->req.header = 1;
+            break;
+        case 'e':
+            a->req.encoding = optarg;
+            break;
+        case 'x':
+            if (cli_parse_count(optarg, &a->req.max_errors))
+                return usage_error("--max-errors takes a number >= 0", optarg);
+            break;
         case 'j':
             a->json = 1;
             break;
@@ -160,7 +187,7 @@ static int parse_args(int argc, char **argv, import_args *a) {
             setenv("AWS_ENDPOINT_URL_S3", optarg, 1);
             break;
         case 'h':
-            fputs(import_usage, stdout);
+            printf(import_usage, cli_read_usage);
             exit(0);
         default:
             return usage_error("bad option", NULL);
@@ -199,11 +226,39 @@ static void print_json(const di_job_result *r, const di_error *err) {
     cJSON_Delete(o);
 }
 
-/* log_line forwards the runner's log lines. */
+/* log_line forwards the runner's log lines, with the job's context. */
 static void log_line(void *ctx, const char *line) {
-    cli_progress *p = ctx;
-    cli_progress_done(p);
-    cli_log("%s", line);
+    import_ctx *c = ctx;
+    cli_progress_done(&c->bar);
+    c->log.elapsed_s = mono_s() - c->started;
+    cli_log_job(&c->log, "%s", line);
+}
+
+/* on_progress redraws the bar (the hooks' ctx is the whole import_ctx). */
+static void on_progress(void *ctx, const di_progress *p) {
+    import_ctx *c = ctx;
+    cli_progress_update(&c->bar, p);
+}
+
+/* log_context starts the log context of one import: the job and dataset are
+ * filled in as they become known. */
+static void log_context(import_ctx *c, const import_args *a) {
+    memset(c, 0, sizeof *c);
+    c->log = (cli_log_fields){
+        .job_id = c->job_id, .dataset = a->req.dataset, .stage = "setup", .elapsed_s = -1};
+}
+
+/* log_outcome fills the context from the job's result for the final lines. */
+static void log_outcome(import_ctx *c, const di_job_result *res) {
+    if (res->job_id[0])
+        snprintf(c->job_id, sizeof c->job_id, "%s", res->job_id);
+    if (!c->log.dataset && res->dataset_id > 0) {
+        snprintf(c->dataset, sizeof c->dataset, "%ld", res->dataset_id);
+        c->log.dataset = c->dataset;
+    }
+    if (res->elapsed_s > 0)
+        c->log.elapsed_s = res->elapsed_s;
+    c->log.stage = "done";
 }
 
 /* prepare_database resolves the database and its schema: the embedded one is
@@ -218,21 +273,26 @@ static const char *prepare_database(const import_args *a, di_error *err) {
 }
 
 /* report prints the outcome for people or for --json, and picks the exit code. */
-static int report(const import_args *a, const di_job_result *res, const di_error *err) {
+static int report(const import_args *a, import_ctx *c, const di_job_result *res,
+                  const di_error *err) {
     if (a->json)
         print_json(res, err);
+    if (strcmp(c->log.stage, "setup") != 0)
+        log_outcome(c, res);
     if (err->cls != DI_ERR_NONE) {
-        int code = cli_fail(err, res->object);
+        int code = cli_fail_job(&c->log, err, res->object);
         if ((strcmp(res->status, "running") == 0 || strcmp(res->status, "pending") == 0) &&
             res->job_id[0])
-            cli_log("job %s is resumable: dsa-ingest import --resume %s", res->job_id, res->job_id);
+            cli_log_job(&c->log, "job %s is resumable: dsa-ingest import --resume %s", res->job_id,
+                        res->job_id);
         return code;
     }
-    cli_log("job %s: imported %lld rows (%lld bytes) into dataset %ld, ref %s, as commit %s "
-            "in %.1f s (%.0f rows/s)",
-            res->job_id, (long long)res->rows, (long long)res->bytes_read, res->dataset_id,
-            res->ref, res->commit_id, res->elapsed_s,
-            res->elapsed_s > 0 ? (double)res->rows / res->elapsed_s : 0.0);
+    cli_log_job(&c->log,
+                "job %s: imported %lld rows (%lld bytes) into dataset %ld, ref %s, as commit %s "
+                "in %.1f s (%.0f rows/s)",
+                res->job_id, (long long)res->rows, (long long)res->bytes_read, res->dataset_id,
+                res->ref, res->commit_id, res->elapsed_s,
+                res->elapsed_s > 0 ? (double)res->rows / res->elapsed_s : 0.0);
     return 0;
 }
 
@@ -267,16 +327,19 @@ static int claim_job(const import_args *a, const char *conninfo, const char *own
     return di_job_takeover(conninfo, job_id, owner, s->lease_s, done, err);
 }
 
-/* log_start says what is about to happen. */
-static void log_start(const import_args *a, const char *job_id) {
+/* log_start says what is about to happen; from here on lines are about the load. */
+static void log_start(const import_args *a, import_ctx *c) {
     char shown[1024];
+    c->log.stage = "load";
+    c->log.elapsed_s = 0;
+    c->started = mono_s();
     if (a->resume) {
-        cli_log("job %s: resuming from its checkpoint", job_id);
+        cli_log_job(&c->log, "job %s: resuming from its checkpoint", c->job_id);
         return;
     }
     di_url_redact(a->req.source, shown, sizeof shown);
-    cli_log("job %s: importing %s into dataset %s, ref %s", job_id, shown, a->req.dataset,
-            a->req.ref);
+    cli_log_job(&c->log, "job %s: importing %s into dataset %s, ref %s", c->job_id, shown,
+                a->req.dataset, a->req.ref);
 }
 
 int cmd_import(int argc, char **argv) {
@@ -286,7 +349,7 @@ int cmd_import(int argc, char **argv) {
     di_error err;
     di_error_clear(&err);
     di_settings s;
-    char job_id[37] = "", owner[160];
+    char owner[160];
     di_job_result res;
     memset(&res, 0, sizeof res);
     const char *conninfo = NULL;
@@ -294,18 +357,19 @@ int cmd_import(int argc, char **argv) {
     char absolute[4200];
     absolute_source(&a, absolute, sizeof absolute);
     di_worker_id(owner, sizeof owner, -1);
+    import_ctx ctx;
+    log_context(&ctx, &a);
     if (di_settings_load(&s, &err) || !(conninfo = prepare_database(&a, &err)) ||
-        claim_job(&a, conninfo, owner, &s, job_id, &done, &err))
-        return report(&a, &res, &err);
-    log_start(&a, job_id);
+        claim_job(&a, conninfo, owner, &s, ctx.job_id, &done, &err))
+        return report(&a, &ctx, &res, &err);
+    log_start(&a, &ctx);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    cli_progress bar;
-    cli_progress_init(&bar);
-    di_job_hooks hooks = {cli_progress_update, log_line, &bar, owner, &import_stop};
-    int rc = di_job_run(conninfo, job_id, &s, &hooks, &res, &err);
-    cli_progress_done(&bar);
+    cli_progress_init(&ctx.bar);
+    di_job_hooks hooks = {on_progress, log_line, &ctx, owner, &import_stop};
+    int rc = di_job_run(conninfo, ctx.job_id, &s, &hooks, &res, &err);
+    cli_progress_done(&ctx.bar);
     if (rc == 0)
         di_error_clear(&err);
-    return report(&a, &res, &err);
+    return report(&a, &ctx, &res, &err);
 }

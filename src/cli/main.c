@@ -12,8 +12,12 @@ static const char usage[] =
     "  migrate                     create or update the DSA schema\n"
     "  import SOURCE --dataset D   import a file, http(s):// or s3:// object as a new commit\n"
     "  import --resume JOB_ID      continue a killed import from its checkpoint\n"
+    "  scan SOURCE                 read SOURCE without a database: tables, columns, types, "
+    "rows/s\n"
     "  worker [--concurrency N] [--listen ADDR:PORT] [--once]\n"
     "                              claim and run queued import jobs\n"
+    "  serve [--listen ADDR:PORT] [--event-rules FILE]\n"
+    "                              the import API, S3 event triggers and live progress\n"
     "  jobs list | show ID | cancel ID | retry ID\n"
     "                              inspect and steer import jobs\n"
     "\n"
@@ -32,8 +36,12 @@ int main(int argc, char **argv) {
         return cmd_migrate(argc - 1, argv + 1);
     if (strcmp(argv[1], "import") == 0)
         return cmd_import(argc - 1, argv + 1);
+    if (strcmp(argv[1], "scan") == 0)
+        return cmd_scan(argc - 1, argv + 1);
     if (strcmp(argv[1], "worker") == 0)
         return cmd_worker(argc - 1, argv + 1);
+    if (strcmp(argv[1], "serve") == 0)
+        return cmd_serve(argc - 1, argv + 1);
     if (strcmp(argv[1], "jobs") == 0)
         return cmd_jobs(argc - 1, argv + 1);
     fprintf(stderr, "dsa-ingest: unknown command \"%s\"\n\n%s", argv[1], usage);

@@ -1,6 +1,8 @@
 /* progress.c - the live progress bar on a terminal: bytes, rows/s, ETA.
- * Redrawn at most ten times a second, on stderr, only when it is a tty. */
+ * Redrawn at most ten times a second, on stderr, only when it is a tty and
+ * the log lines there are text (JSON lines must stay one object per line). */
 #include "cli/progress.h"
+#include "cli/cli.h"
 
 #include <stdio.h>
 #include <unistd.h>
@@ -17,7 +19,7 @@ static void human(double b, char *out, size_t outsz) {
 }
 
 void cli_progress_init(cli_progress *p) {
-    p->tty = isatty(2);
+    p->tty = isatty(2) && !cli_log_json();
     p->last_draw = -1;
     p->drawn = 0;
 }

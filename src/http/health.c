@@ -3,6 +3,7 @@
  * touches the job runner's state beyond reading atomic counters. */
 #include "dsa_ingest/http.h"
 #include "dsa_ingest/sink.h"
+#include "http/respond.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -16,9 +17,9 @@ struct di_health_server {
     const di_worker_stats *stats;
 };
 
-/* answer queues one plain-text response. */
-static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const char *type,
-                              const char *body) {
+/* di_http_answer queues one response with a copy of body (shared with serve). */
+enum MHD_Result di_http_answer(struct MHD_Connection *c, unsigned status, const char *type,
+                               const char *body) {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!r)
@@ -66,28 +67,33 @@ static enum MHD_Result route(void *cls, struct MHD_Connection *c, const char *ur
                              size_t *upload_size, void **con_cls) {
     di_health_server *h = cls;
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-        return answer(c, 405, "text/plain", "method not allowed\n");
+        return di_http_answer(c, 405, "text/plain", "method not allowed\n");
     if (strcmp(url, "/healthz") == 0)
-        return answer(c, 200, "text/plain", "ok\n");
-    if (strcmp(url, "/readyz") == 0) {
-        di_error err;
-        di_error_clear(&err);
-        if (di_migrate_check(h->conninfo, &err) == 0)
-            return answer(c, 200, "text/plain", "ready\n");
-        char body[1100];
-        snprintf(body, sizeof body, "not ready: %s\n", err.message);
-        return answer(c, 503, "text/plain", body);
-    }
+        return di_http_answer(c, 200, "text/plain", "ok\n");
+    if (strcmp(url, "/readyz") == 0)
+        return di_http_readyz(c, h->conninfo, NULL);
     if (strcmp(url, "/metrics") == 0) {
         char body[4096];
         metrics(h->stats, body, sizeof body);
-        return answer(c, 200, "text/plain; version=0.0.4", body);
+        return di_http_answer(c, 200, "text/plain; version=0.0.4", body);
     }
-    return answer(c, 404, "text/plain", "not found\n");
+    return di_http_answer(c, 404, "text/plain", "not found\n");
 }
 
-/* parse_listen reads "ADDR:PORT" or ":PORT" into an IPv4 socket address. */
-static int parse_listen(const char *listen, struct sockaddr_in *sa) {
+/* di_http_readyz: ready when the database answers with a current schema. */
+enum MHD_Result di_http_readyz(struct MHD_Connection *c, const char *conninfo, unsigned *status) {
+    di_error err;
+    di_error_clear(&err);
+    unsigned code = di_migrate_check(conninfo, &err) == 0 ? 200 : 503;
+    char body[1100];
+    snprintf(body, sizeof body, "%s%s\n", code == 200 ? "ready" : "not ready: ", err.message);
+    if (status)
+        *status = code;
+    return di_http_answer(c, code, "text/plain", body);
+}
+
+/* di_http_parse_listen reads "ADDR:PORT" or ":PORT" into an IPv4 socket address. */
+int di_http_parse_listen(const char *listen, struct sockaddr_in *sa) {
     const char *colon = strrchr(listen, ':');
     char host[64] = "0.0.0.0";
     if (!colon)
@@ -107,7 +113,7 @@ static int parse_listen(const char *listen, struct sockaddr_in *sa) {
 di_health_server *di_health_start(const char *listen, const char *conninfo,
                                   const di_worker_stats *stats, di_error *err) {
     struct sockaddr_in sa;
-    if (parse_listen(listen, &sa)) {
+    if (di_http_parse_listen(listen, &sa)) {
         di_error_set(err, DI_ERR_CONFIG, "--listen %s: expected ADDR:PORT (IPv4)", listen);
         return NULL;
     }

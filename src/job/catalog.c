@@ -36,7 +36,10 @@ static int parse_params(di_job_row *j, di_error *err) {
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "delimiter");
     j->delimiter = cJSON_IsString(d) && d->valuestring[0] ? d->valuestring[0] : 0;
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, "header");
-    j->header = cJSON_IsBool(h) ? cJSON_IsTrue(h) : 1;
+    j->header = cJSON_IsBool(h) ? cJSON_IsTrue(h) : -1;
+    const cJSON *me = cJSON_GetObjectItemCaseSensitive(o, "max_errors");
+    j->max_errors = cJSON_IsNumber(me) && me->valuedouble > 0 ? (long)me->valuedouble : 0;
+    copy_str(o, "encoding", "", j->encoding, sizeof j->encoding);
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "batch_size");
     j->batch_size = cJSON_IsNumber(b) && b->valuedouble >= 1 ? (long)b->valuedouble : 0;
     cJSON_Delete(rp);
@@ -170,13 +173,23 @@ static int carry_parent_tables(di_pg *pg, const di_job_row *j, const di_checkpoi
                                di_error *err) {
     if (strcmp(j->mode, "update") != 0 || !j->parent[0])
         return 0;
-    const char *p[] = {cp->commit_id, j->parent, cp->table_key};
-    return di_pg_cmd(pg,
-                     "INSERT INTO dsa_core.commit_rows (commit_id, logical_row_id, row_hash) "
-                     "SELECT $1, logical_row_id, row_hash FROM dsa_core.commit_rows "
-                     "WHERE commit_id = $2 "
-                     "AND regexp_replace(logical_row_id, ':[0-9]+$', '') <> $3",
-                     3, p, err);
+    cJSON *keys = cJSON_CreateArray();
+    for (size_t i = 0; i < cp->profile.ntables; i++)
+        cJSON_AddItemToArray(keys, cJSON_CreateString(cp->profile.tables[i].key));
+    char *imported = cJSON_PrintUnformatted(keys);
+    cJSON_Delete(keys);
+    if (!imported)
+        return di_error_set(err, DI_ERR_INTERNAL, "out of memory");
+    const char *p[] = {cp->commit_id, j->parent, imported};
+    int rc = di_pg_cmd(pg,
+                       "INSERT INTO dsa_core.commit_rows (commit_id, logical_row_id, row_hash) "
+                       "SELECT $1, logical_row_id, row_hash FROM dsa_core.commit_rows "
+                       "WHERE commit_id = $2 "
+                       "AND regexp_replace(logical_row_id, ':[0-9]+$', '') NOT IN "
+                       "(SELECT jsonb_array_elements_text($3::jsonb))",
+                       3, p, err);
+    free(imported);
+    return rc;
 }
 
 /* move_ref moves the ref from the parent to the new commit, or creates it when

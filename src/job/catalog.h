@@ -19,9 +19,11 @@ typedef struct di_job_row {
     char mode[16];
     char format[16];
     char compression[16];
-    char delimiter; /* 0: by format */
-    int header;
+    char delimiter;       /* 0: by format */
+    int header;           /* 1, 0, -1: sniffed */
     long batch_size;      /* 0: the setting */
+    long max_errors;      /* options.max_errors */
+    char encoding[32];    /* options.encoding, "" = UTF-8 */
     char *run_parameters; /* the whole JSON (owned) */
     char *output_summary; /* JSON or NULL (owned) */
     char error_message[1024];

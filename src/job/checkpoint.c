@@ -12,33 +12,79 @@
 void di_checkpoint_init(di_checkpoint *cp) {
     memset(cp, 0, sizeof *cp);
     cp->size = -1;
-    snprintf(cp->table_key, sizeof cp->table_key, "primary");
-}
-
-/* free_header releases the column names. */
-static void free_header(di_checkpoint *cp) {
-    for (size_t i = 0; i < cp->nheader; i++)
-        free(cp->header[i]);
-    free(cp->header);
-    cp->header = NULL;
-    cp->nheader = 0;
+    di_reader_pos_init(&cp->pos);
+    di_profile_init(&cp->profile);
 }
 
 void di_checkpoint_cleanup(di_checkpoint *cp) {
-    free_header(cp);
+    di_reader_pos_cleanup(&cp->pos);
+    di_profile_cleanup(&cp->profile);
+    free(cp->rejects);
+    cp->rejects = NULL;
+    cp->nrejects = 0;
 }
 
-int di_checkpoint_set_header(di_checkpoint *cp, const char *const *names, size_t n) {
-    free_header(cp);
-    cp->header = calloc(n ? n : 1, sizeof *cp->header);
-    if (!cp->header)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        cp->header[i] = strdup(names[i]);
-        if (!cp->header[i])
-            return -1;
-        cp->nheader = i + 1;
+int di_checkpoint_add_reject(di_checkpoint *cp, const di_error *e) {
+    if (cp->nrejects > 0) { /* the same record again: a resume re-read it */
+        const di_reject *last = &cp->rejects[cp->nrejects - 1];
+        if (last->row == e->row && strcmp(last->table, e->table) == 0)
+            return 0;
     }
+    cp->rejects_total++;
+    if (cp->nrejects >= DI_REJECTS_KEPT)
+        return 0;
+    di_reject *r = realloc(cp->rejects, (cp->nrejects + 1) * sizeof *r);
+    if (!r)
+        return -1;
+    cp->rejects = r;
+    r = &cp->rejects[cp->nrejects++];
+    snprintf(r->table, sizeof r->table, "%s", e->table);
+    r->row = e->row;
+    r->byte = e->byte;
+    snprintf(r->reason, sizeof r->reason, "%s", e->message);
+    snprintf(r->excerpt, sizeof r->excerpt, "%s", e->excerpt);
+    return 0;
+}
+
+cJSON *di_rejects_json(const di_checkpoint *cp) {
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; i < cp->nrejects; i++) {
+        const di_reject *r = &cp->rejects[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "table", r->table);
+        cJSON_AddNumberToObject(o, "row", (double)r->row);
+        cJSON_AddNumberToObject(o, "byte", (double)r->byte);
+        cJSON_AddStringToObject(o, "reason", r->reason);
+        cJSON_AddStringToObject(o, "excerpt", r->excerpt);
+        cJSON_AddItemToArray(a, o);
+    }
+    return a;
+}
+
+/* parse_rejects restores the kept rejects and their count. */
+static int parse_rejects(di_checkpoint *cp, const cJSON *rj) {
+    cp->rejects_total = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(rj, "items")) {
+        di_error e;
+        di_error_clear(&e);
+        const cJSON *v;
+        if (cJSON_IsString(v = cJSON_GetObjectItemCaseSensitive(it, "table")))
+            snprintf(e.table, sizeof e.table, "%s", v->valuestring);
+        if (cJSON_IsString(v = cJSON_GetObjectItemCaseSensitive(it, "reason")))
+            snprintf(e.message, sizeof e.message, "%s", v->valuestring);
+        if (cJSON_IsString(v = cJSON_GetObjectItemCaseSensitive(it, "excerpt")))
+            snprintf(e.excerpt, sizeof e.excerpt, "%s", v->valuestring);
+        if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(it, "row")))
+            e.row = (int64_t)v->valuedouble;
+        if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(it, "byte")))
+            e.byte = (int64_t)v->valuedouble;
+        if (di_checkpoint_add_reject(cp, &e))
+            return -1;
+    }
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(rj, "count");
+    if (cJSON_IsNumber(n))
+        cp->rejects_total = (int64_t)n->valuedouble;
     return 0;
 }
 
@@ -71,16 +117,37 @@ static cJSON *checkpoint_json(const di_checkpoint *cp, const char *url) {
     cJSON_AddStringToObject(src, "url", url);
     cJSON_AddStringToObject(src, "etag", cp->etag);
     cJSON_AddNumberToObject(src, "size", (double)cp->size);
-    int64_t offset = cp->has_point ? di_decode_source_offset(&cp->point) : 0;
+    const di_reader_pos *p = &cp->pos;
+    int64_t offset = p->has_point ? di_decode_source_offset(&p->point) : 0;
     cJSON_AddNumberToObject(c, "offset", (double)offset);
-    cJSON_AddStringToObject(c, "table_key", cp->table_key);
-    cJSON_AddNumberToObject(c, "row_number", (double)cp->row_number);
-    if (cp->header)
+    cJSON_AddStringToObject(c, "format", di_format_name(p->format));
+    cJSON_AddStringToObject(c, "compression", di_compression_name(p->compression));
+    if (p->delimiter) {
+        char d[2] = {p->delimiter, 0};
+        cJSON_AddStringToObject(c, "delimiter", d);
+    }
+    if (p->header >= 0)
+        cJSON_AddBoolToObject(c, "header_row", p->header);
+    cJSON_AddStringToObject(c, "table_key", p->table_key);
+    cJSON_AddNumberToObject(c, "row_number", (double)p->row_number);
+    if (p->header_names)
         cJSON_AddItemToObject(
             c, "header",
-            cJSON_CreateStringArray((const char *const *)cp->header, (int)cp->nheader));
-    if (cp->has_point)
-        cJSON_AddItemToObject(c, "decoder", decoder_json(&cp->point));
+            cJSON_CreateStringArray((const char *const *)p->header_names, (int)p->nheader));
+    if (p->member >= 0) {
+        cJSON *m = cJSON_AddObjectToObject(c, "member");
+        cJSON_AddNumberToObject(m, "index", (double)p->member);
+        cJSON_AddStringToObject(m, "name", p->member_name);
+        cJSON_AddNumberToObject(m, "offset", (double)p->member_offset);
+    }
+    if (p->has_point)
+        cJSON_AddItemToObject(c, "decoder", decoder_json(&p->point));
+    cJSON_AddItemToObject(c, "profile", di_profile_to_json(&cp->profile, 1));
+    if (cp->rejects_total) {
+        cJSON *rj = cJSON_AddObjectToObject(c, "rejects");
+        cJSON_AddNumberToObject(rj, "count", (double)cp->rejects_total);
+        cJSON_AddItemToObject(rj, "items", di_rejects_json(cp));
+    }
     return c;
 }
 
@@ -122,7 +189,7 @@ static void str(const cJSON *o, const char *key, char *out, size_t outsz) {
 static int parse_decoder(di_checkpoint *cp, const cJSON *d, di_error *err) {
     char kind[16];
     str(d, "kind", kind, sizeof kind);
-    di_decode_point *pt = &cp->point;
+    di_decode_point *pt = &cp->pos.point;
     if (di_compression_parse(kind, &pt->kind) || pt->kind == DI_COMP_AUTO)
         return di_error_set(err, DI_ERR_INTERNAL, "checkpoint: unknown decoder kind \"%s\"", kind);
     pt->in_offset = num(d, "in_offset", 0);
@@ -138,7 +205,7 @@ static int parse_decoder(di_checkpoint *cp, const cJSON *d, di_error *err) {
             return di_error_set(err, DI_ERR_INTERNAL, "checkpoint: corrupt decoder window");
         pt->window_len = (size_t)n;
     }
-    cp->has_point = 1;
+    cp->pos.has_point = 1;
     return 0;
 }
 
@@ -152,7 +219,7 @@ static int parse_header(di_checkpoint *cp, const cJSON *h) {
         const cJSON *it = cJSON_GetArrayItem(h, i);
         names[i] = cJSON_IsString(it) ? it->valuestring : "";
     }
-    int rc = di_checkpoint_set_header(cp, names, (size_t)n);
+    int rc = di_reader_pos_set_header(&cp->pos, names, (size_t)n);
     free(names);
     return rc;
 }
@@ -163,8 +230,32 @@ static int parse_checkpoint(di_checkpoint *cp, const cJSON *prog, const cJSON *c
     const cJSON *src = cJSON_GetObjectItemCaseSensitive(c, "source");
     str(src, "etag", cp->etag, sizeof cp->etag);
     cp->size = num(src, "size", -1);
-    str(c, "table_key", cp->table_key, sizeof cp->table_key);
-    cp->row_number = num(c, "row_number", 0);
+    di_reader_pos *p = &cp->pos;
+    str(c, "table_key", p->table_key, sizeof p->table_key);
+    p->row_number = num(c, "row_number", 0);
+    char name[32];
+    str(c, "format", name, sizeof name);
+    if (di_format_parse(name[0] ? name : "auto", &p->format))
+        return di_error_set(err, DI_ERR_INTERNAL, "checkpoint: unknown format \"%s\"", name);
+    str(c, "compression", name, sizeof name);
+    if (name[0] && di_compression_parse(name, &p->compression))
+        return di_error_set(err, DI_ERR_INTERNAL, "checkpoint: unknown compression \"%s\"", name);
+    str(c, "delimiter", name, sizeof name);
+    p->delimiter = name[0];
+    const cJSON *hr = cJSON_GetObjectItemCaseSensitive(c, "header_row");
+    p->header = cJSON_IsBool(hr) ? cJSON_IsTrue(hr) : -1;
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(c, "member");
+    if (cJSON_IsObject(m)) {
+        p->member = num(m, "index", -1);
+        str(m, "name", p->member_name, sizeof p->member_name);
+        p->member_offset = num(m, "offset", 0);
+    }
+    const cJSON *pj = cJSON_GetObjectItemCaseSensitive(c, "profile");
+    if (cJSON_IsObject(pj) && di_profile_from_json(&cp->profile, pj))
+        return di_error_set(err, DI_ERR_INTERNAL, "checkpoint: unreadable profile");
+    const cJSON *rj = cJSON_GetObjectItemCaseSensitive(c, "rejects");
+    if (cJSON_IsObject(rj) && parse_rejects(cp, rj))
+        return di_error_set(err, DI_ERR_INTERNAL, "out of memory");
     cp->rows = num(prog, "rows_processed", 0);
     cp->bytes_read = num(prog, "bytes_read", 0);
     cp->batches = num(prog, "batches", 0);
@@ -172,7 +263,11 @@ static int parse_checkpoint(di_checkpoint *cp, const cJSON *prog, const cJSON *c
     if (cJSON_IsArray(h) && parse_header(cp, h))
         return di_error_set(err, DI_ERR_INTERNAL, "out of memory");
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(c, "decoder");
-    return cJSON_IsObject(d) ? parse_decoder(cp, d, err) : 0;
+    if (cJSON_IsObject(d) && parse_decoder(cp, d, err))
+        return -1;
+    if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(c, "compression")))
+        p->compression = p->has_point ? p->point.kind : DI_COMP_AUTO; /* before v0.2 */
+    return 0;
 }
 
 int di_checkpoint_parse(di_checkpoint *cp, const char *run_parameters_json, di_error *err) {

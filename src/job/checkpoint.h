@@ -4,21 +4,30 @@
 #define DI_JOB_CHECKPOINT_H
 
 #include <stdint.h>
-#include "dsa_ingest/decode.h"
 #include "dsa_ingest/error.h"
+#include "dsa_ingest/profile.h"
+#include "dsa_ingest/reader.h"
 
 #define DI_CHECKPOINT_VERSION 1
+#define DI_REJECTS_KEPT       100 /* rejects listed in full; the rest are counted */
+
+/* One skipped bad record (--max-errors), as output_summary.rejects lists it. */
+typedef struct di_reject {
+    char table[128];
+    int64_t row, byte;
+    char reason[512];
+    char excerpt[201];
+} di_reject;
 
 typedef struct di_checkpoint {
     char commit_id[65]; /* "" until the job has started */
     char etag[256];     /* the object's ETag when the job started ("" if none) */
     int64_t size;       /* object size, -1 unknown */
-    char table_key[128];
-    int64_t row_number; /* n of the next record; 0 = nothing parsed yet */
-    char **header;      /* the table's column names (owned), NULL before the header */
-    size_t nheader;
-    di_decode_point point; /* where the decoder restarts; point.skip reaches the record */
-    int has_point;         /* 0: start from byte 0 */
+    di_reader_pos pos;  /* where the reader restarts: table, row, decoder point */
+    di_profile profile; /* column types and counts of the rows loaded so far */
+    di_reject *rejects; /* the first DI_REJECTS_KEPT (owned) */
+    size_t nrejects;
+    int64_t rejects_total;
     /* progress counters */
     int64_t rows;
     int64_t bytes_read;
@@ -28,8 +37,12 @@ typedef struct di_checkpoint {
 void di_checkpoint_init(di_checkpoint *cp);
 void di_checkpoint_cleanup(di_checkpoint *cp);
 
-/* di_checkpoint_set_header copies the column names. */
-DI_MUSTCHECK int di_checkpoint_set_header(di_checkpoint *cp, const char *const *names, size_t n);
+/* di_checkpoint_add_reject counts a skipped record and keeps its detail
+ * while fewer than DI_REJECTS_KEPT are kept. -1: out of memory. */
+DI_MUSTCHECK int di_checkpoint_add_reject(di_checkpoint *cp, const di_error *e);
+
+/* di_rejects_json renders the kept rejects as a cJSON array. */
+struct cJSON *di_rejects_json(const di_checkpoint *cp);
 
 /* di_progress_json renders {"status", "percentage", …, "checkpoint": {…}} as a
  * malloc'd string (the caller frees it); NULL on allocation failure. */

@@ -78,8 +78,11 @@ static char *request_json(const di_import_request *req) {
         char d[2] = {req->delimiter, 0};
         cJSON_AddStringToObject(o, "delimiter", d);
     }
-    cJSON_AddBoolToObject(o, "header", req->header);
-    cJSON_AddNumberToObject(o, "max_errors", 0);
+    if (req->header >= 0)
+        cJSON_AddBoolToObject(o, "header", req->header);
+    cJSON_AddNumberToObject(o, "max_errors", (double)req->max_errors);
+    if (req->encoding)
+        cJSON_AddStringToObject(o, "encoding", req->encoding);
     if (req->batch_size > 0)
         cJSON_AddNumberToObject(o, "batch_size", (double)req->batch_size);
     char *s = cJSON_PrintUnformatted(rp);

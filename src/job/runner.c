@@ -3,10 +3,10 @@
  * batches, each with the checkpoint that lets a killed job resume exactly
  * there. Transient failures reload the checkpoint and go on; input errors fail
  * the job and remove its partial commit. */
-#include "decode/decoder_impl.h"
 #include "dsa_ingest/decode.h"
 #include "dsa_ingest/job.h"
 #include "dsa_ingest/parse.h"
+#include "dsa_ingest/reader.h"
 #include "dsa_ingest/row.h"
 #include "job/batch.h"
 #include "job/catalog.h"
@@ -22,15 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SNIFF_BYTES  16
 #define ROW_JSON_MAX ((size_t)1 << 30)
-
-/* The source with its first bytes read ahead for sniffing, replayed on pull. */
-typedef struct prefix_pull {
-    di_source *src;
-    unsigned char head[SNIFF_BYTES];
-    size_t head_len, head_pos;
-} prefix_pull;
 
 typedef struct run {
     const di_settings *s;
@@ -39,10 +31,8 @@ typedef struct run {
     di_job_row job;
     di_checkpoint cp;
     char display[1024];
-    prefix_pull pp;
-    di_decoder *dec;
-    di_parser *parser;
-    di_compression comp;
+    di_reader *reader;
+    int64_t table_seq; /* the reader's table the layout is for */
     di_row_layout layout;
     int have_layout;
     di_buf json;
@@ -73,130 +63,59 @@ static void run_log(run *r, const char *fmt, ...) {
     r->hooks->log(r->hooks->ctx, line);
 }
 
-/* prefix_read replays the sniffed bytes, then reads the source. */
-static int prefix_read(void *ctx, void *buf, size_t cap, size_t *n, di_error *err) {
-    prefix_pull *pp = ctx;
-    if (pp->head_pos < pp->head_len) {
-        size_t k = pp->head_len - pp->head_pos;
-        k = k < cap ? k : cap;
-        memcpy(buf, pp->head + pp->head_pos, k);
-        pp->head_pos += k;
-        *n = k;
-        return 0;
-    }
-    return di_source_read(pp->src, buf, cap, n, err);
-}
-
-/* decoder_read adapts the decoder to the parser's read function. */
-static int decoder_read(void *ctx, void *buf, size_t cap, size_t *n, di_error *err) {
-    return di_decoder_read(ctx, buf, cap, n, err);
-}
-
-/* sniff_head reads the first bytes of a fresh source to recognise its compression. */
-static int sniff_head(run *r, di_error *err) {
-    prefix_pull *pp = &r->pp;
-    while (pp->head_len < SNIFF_BYTES) {
-        size_t n = 0;
-        if (di_source_read(pp->src, pp->head + pp->head_len, SNIFF_BYTES - pp->head_len, &n, err))
-            return -1;
-        if (n == 0)
-            break;
-        pp->head_len += n;
-    }
-    r->comp = di_compression_sniff(pp->head, pp->head_len, r->job.source);
-    return 0;
-}
-
-/* choose_compression: the job's explicit choice, the checkpoint's, or sniffed. */
-static int choose_compression(run *r, di_error *err) {
-    if (di_compression_parse(r->job.compression, &r->comp))
+/* reader_options maps the job and the settings onto the reader. */
+static int reader_options(const run *r, di_reader_opts *o, di_error *err) {
+    di_reader_opts_default(o);
+    o->url = r->job.source;
+    o->source.chunk_size = (size_t)r->s->chunk_size;
+    o->source.max_retries = (int)r->s->max_retries;
+    o->source.retry_max_s = (double)r->s->retry_max_s;
+    o->source.backoff_base_s = (double)r->s->retry_backoff_ms / 1000.0;
+    o->source.stall_s = (int)r->s->stall_timeout_s;
+    o->source.etag = r->cp.pos.row_number > 0 && r->cp.etag[0] ? r->cp.etag : NULL;
+    if (di_compression_parse(r->job.compression, &o->compression))
         return di_error_set(err, DI_ERR_CONFIG, "unknown compression \"%s\"", r->job.compression);
-    if (r->cp.has_point)
-        r->comp = r->cp.point.kind;
-    else if (r->comp == DI_COMP_AUTO)
-        return sniff_head(r, err);
-    return 0;
-}
-
-/* source_options fills the network settings and, on resume, the ETag pin. */
-static void source_options(const run *r, di_source_opts *o) {
-    di_source_opts_default(o);
-    o->chunk_size = (size_t)r->s->chunk_size;
-    o->max_retries = (int)r->s->max_retries;
-    o->retry_max_s = (double)r->s->retry_max_s;
-    o->backoff_base_s = (double)r->s->retry_backoff_ms / 1000.0;
-    o->stall_s = (int)r->s->stall_timeout_s;
-    o->etag = r->cp.has_point && r->cp.etag[0] ? r->cp.etag : NULL;
-}
-
-/* open_source opens the object where the checkpoint says and pins its identity. */
-static int open_source(run *r, di_error *err) {
-    di_source_opts o;
-    source_options(r, &o);
-    int64_t offset = r->cp.has_point ? di_decode_source_offset(&r->cp.point) : 0;
-    r->pp.src = di_source_open(r->job.source, offset, &o, err);
-    if (!r->pp.src)
-        return -1;
-    snprintf(r->display, sizeof r->display, "%s", di_source_display(r->pp.src));
-    if (!r->cp.has_point) {
-        snprintf(r->cp.etag, sizeof r->cp.etag, "%s", di_source_etag(r->pp.src));
-        r->cp.size = di_source_size(r->pp.src);
-    }
-    return 0;
-}
-
-/* parse_options maps the job's options onto the parser, resuming mid-stream
- * when the checkpoint has a position. */
-static int parse_options(run *r, di_parse_opts *o, di_error *err) {
-    di_parse_opts_default(o);
-    di_format f = DI_FMT_AUTO;
-    if (di_format_parse(r->job.format, &f))
+    if (di_format_parse(r->job.format, &o->format))
         return di_error_set(err, DI_ERR_CONFIG, "unknown format \"%s\"", r->job.format);
-    if (f == DI_FMT_AUTO) {
-        const char *u = r->job.source;
-        f = (strstr(u, ".tsv") || strstr(u, ".tab")) ? DI_FMT_TSV : DI_FMT_CSV;
-    }
-    o->format = f;
     o->delimiter = r->job.delimiter;
     o->header = r->job.header;
+    o->encoding = r->job.encoding[0] ? r->job.encoding : NULL;
     o->max_field = (size_t)r->s->max_field;
     o->max_columns = (size_t)r->s->max_columns;
-    o->table_key = r->cp.table_key;
-    if (r->cp.has_point && r->cp.header) {
-        o->start_offset = r->cp.point.out_offset + r->cp.point.skip;
-        o->start_row = r->cp.row_number;
-        o->resume_columns = (const char *const *)r->cp.header;
-        o->resume_ncolumns = r->cp.nheader;
-    }
+    o->max_decompressed = r->s->max_decompressed;
+    o->max_ratio = (double)r->s->max_ratio;
+    o->max_xml_depth = (size_t)r->s->max_xml_depth;
+    o->max_shared_strings = (size_t)r->s->max_shared_strings;
     return 0;
 }
 
-/* open_pipeline stacks source, decoder and parser at the checkpoint. */
+/* open_pipeline opens the reader at the checkpoint and pins the object's
+ * identity the first time. */
 static int open_pipeline(run *r, di_error *err) {
-    di_parse_opts po;
-    if (open_source(r, err) || choose_compression(r, err) || parse_options(r, &po, err))
+    di_reader_opts o;
+    if (reader_options(r, &o, err))
         return -1;
-    r->dec = di_decoder_open_fn(prefix_read, &r->pp, r->comp, r->cp.has_point ? &r->cp.point : NULL,
-                                err);
-    if (!r->dec)
+    int resume = r->cp.pos.row_number > 0;
+    r->reader = di_reader_open(&o, resume ? &r->cp.pos : NULL, err);
+    if (!r->reader)
         return -1;
-    r->parser = di_parser_new(&po, decoder_read, r->dec, err);
-    if (!r->parser)
-        return -1;
-    if (r->cp.has_point)
-        run_log(r, "resuming at row %lld, byte %lld of the object", (long long)r->cp.row_number,
-                (long long)di_decode_source_offset(&r->cp.point));
+    snprintf(r->display, sizeof r->display, "%s", di_reader_display(r->reader));
+    if (!resume) {
+        snprintf(r->cp.etag, sizeof r->cp.etag, "%s", di_reader_etag(r->reader));
+        r->cp.size = di_reader_size(r->reader);
+    } else {
+        run_log(r, "resuming at table %s, row %lld, byte %lld of the object", r->cp.pos.table_key,
+                (long long)r->cp.pos.row_number,
+                (long long)(r->cp.pos.has_point ? di_decode_source_offset(&r->cp.pos.point) : 0));
+    }
     return 0;
 }
 
 /* close_pipeline releases the stages; the connection stays. */
 static void close_pipeline(run *r) {
-    di_parser_free(r->parser);
-    di_decoder_close(r->dec);
-    di_source_close(r->pp.src);
-    r->parser = NULL;
-    r->dec = NULL;
-    memset(&r->pp, 0, sizeof r->pp);
+    di_reader_close(r->reader);
+    r->reader = NULL;
+    r->table_seq = 0;
     if (r->have_layout)
         di_row_layout_cleanup(&r->layout);
     r->have_layout = 0;
@@ -204,36 +123,37 @@ static void close_pipeline(run *r) {
     r->batch.rows = 0;
 }
 
-/* ensure_layout prepares the row encoder once the columns are known. */
-static int ensure_layout(run *r, di_error *err) {
-    if (r->have_layout)
+/* enter_table prepares for the reader's current table once its columns are
+ * known: the row encoder's layout, the profile's table, the checkpoint's
+ * header. */
+static int enter_table(run *r, di_error *err) {
+    if (r->table_seq == di_reader_table_seq(r->reader))
         return 0;
+    if (r->have_layout)
+        di_row_layout_cleanup(&r->layout);
+    r->have_layout = 0;
     size_t n = 0;
-    const char *const *cols = di_parser_columns(r->parser, &n);
-    if (di_row_layout_init(&r->layout, cols, n) || di_checkpoint_set_header(&r->cp, cols, n))
+    const char *const *cols = di_reader_columns(r->reader, &n);
+    if ((cols && di_row_layout_init(&r->layout, cols, n)) ||
+        di_profile_table(&r->cp.profile, di_reader_table(r->reader), cols, n) ||
+        di_reader_pos_set_header(&r->cp.pos, cols, n))
         return di_error_set(err, DI_ERR_INTERNAL, "out of memory");
-    r->have_layout = 1;
+    r->have_layout = cols != NULL;
+    r->table_seq = di_reader_table_seq(r->reader);
     return 0;
 }
 
 /* mark_position records in the checkpoint where the record after this batch
- * starts; when the decoder kept no access point that far back, resuming must
- * re-read from byte 0 and skip, and the log says so. */
+ * starts; when that needs re-reading the object from its start (no inflate
+ * access point that far back, bz2/xz/zstd, a tar), the log says so once. */
 static void mark_position(run *r, int64_t pos) {
-    if (di_decoder_mark(r->dec, pos, &r->cp.point) == 0) {
-        r->cp.has_point = 1;
-        return;
-    }
-    memset(&r->cp.point, 0, sizeof r->cp.point);
-    r->cp.point.kind = r->comp;
-    r->cp.point.member_start = 1;
-    r->cp.point.skip = pos;
-    r->cp.has_point = 1;
-    if (!r->warned_rewind++)
+    int rewind = 0;
+    di_reader_mark(r->reader, pos, &r->cp.pos, &rewind);
+    if (rewind && !r->warned_rewind++)
         run_log(r,
-                "no inflate access point before byte %lld: a resume would re-read the "
-                "object from byte 0",
-                (long long)pos);
+                "no restart point inside the %s data before byte %lld: a resume would "
+                "re-read the object from byte 0",
+                di_compression_name(di_reader_compression(r->reader)), (long long)pos);
 }
 
 /* report calls the progress hook. */
@@ -257,7 +177,7 @@ static int stop_requested(const run *r, di_error *err) {
     if (!r->hooks->stop || !*r->hooks->stop)
         return 0;
     di_error_set(err, DI_ERR_TRANSIENT, "interrupted: job %s was handed back at row %lld",
-                 r->job.id, (long long)r->cp.row_number);
+                 r->job.id, (long long)r->cp.pos.row_number);
     err->code = DI_CODE_INTERRUPTED;
     return -1;
 }
@@ -269,7 +189,7 @@ static int flush(run *r, int64_t next, di_error *err) {
     mark_position(r, next);
     long rows = r->batch.rows;
     r->cp.rows += rows;
-    r->cp.bytes_read = di_decoder_in_offset(r->dec);
+    r->cp.bytes_read = di_reader_bytes_in(r->reader);
     r->cp.batches++;
     char *progress = di_progress_json(&r->cp, "running", r->job.source);
     if (!progress)
@@ -286,19 +206,41 @@ static int flush(run *r, int64_t next, di_error *err) {
     return stop_requested(r, err);
 }
 
+/* encode writes the record's canonical JSON into r->json. */
+static int encode(run *r, const di_record *rec) {
+    if (rec->names)
+        return di_row_json_keyed(rec->names, rec->fields, rec->lens, rec->kinds, rec->nfields,
+                                 &r->json);
+    return di_row_json(&r->layout, rec->fields, rec->lens, rec->kinds, &r->json);
+}
+
 /* add_record encodes one record as a row and appends it to the batch. */
 static int add_record(run *r, const di_record *rec, di_error *err) {
     char hash[DI_HASH_HEX + 1];
-    if (ensure_layout(r, err))
+    if (enter_table(r, err))
         return -1;
-    if (di_row_json(&r->layout, rec->fields, rec->lens, rec->kinds, &r->json))
-        return di_error_at(err, DI_ERR_INPUT, r->cp.table_key, rec->row, rec->start,
+    const char *table = r->cp.pos.table_key;
+    if (encode(r, rec))
+        return di_error_at(err, DI_ERR_INPUT, table, rec->row, rec->start,
                            "row too large to encode");
     di_row_hash(r->json.data, r->json.len, hash);
-    if (di_batch_add(&r->batch, hash, r->cp.table_key, rec->row, r->json.data, r->json.len))
-        return di_error_at(err, DI_ERR_INPUT, r->cp.table_key, rec->row, rec->start,
+    if (di_batch_add(&r->batch, hash, di_reader_table(r->reader), rec->row, r->json.data,
+                     r->json.len))
+        return di_error_at(err, DI_ERR_INPUT, table, rec->row, rec->start,
                            "batch exceeds 1 GiB: lower IMPORT_BATCH_SIZE");
-    r->cp.row_number = rec->row + 1;
+    if (di_profile_add(&r->cp.profile, rec))
+        return di_error_set(err, DI_ERR_INTERNAL, "out of memory");
+    r->cp.pos.row_number = rec->row + 1;
+    return 0;
+}
+
+/* reject skips a bad record while --max-errors allows; past it, the job
+ * fails with the record's error. */
+static int reject(run *r, di_error *err) {
+    if (err->code != DI_CODE_RECORD || r->cp.rejects_total >= r->job.max_errors)
+        return -1;
+    if (di_checkpoint_add_reject(&r->cp, err))
+        return di_error_set(err, DI_ERR_INTERNAL, "out of memory");
     return 0;
 }
 
@@ -307,8 +249,8 @@ static int add_record(run *r, const di_record *rec, di_error *err) {
 static int locate(const run *r, int64_t record_start, di_error *err) {
     if (err->table[0])
         return -1;
-    snprintf(err->table, sizeof err->table, "%s", r->cp.table_key);
-    err->row = r->cp.row_number > 0 ? r->cp.row_number : 1;
+    snprintf(err->table, sizeof err->table, "%s", di_reader_table(r->reader));
+    err->row = r->cp.pos.row_number > 0 ? r->cp.pos.row_number : 1;
     err->byte = record_start;
     return -1;
 }
@@ -316,32 +258,24 @@ static int locate(const run *r, int64_t record_start, di_error *err) {
 /* load_all streams records into batches until the end of the object. */
 static int load_all(run *r, di_error *err) {
     di_record rec;
-    int64_t next = r->cp.has_point ? r->cp.point.out_offset + r->cp.point.skip : 0;
+    int64_t next = r->cp.pos.has_point ? r->cp.pos.point.out_offset + r->cp.pos.point.skip
+                                       : r->cp.pos.member_offset;
     int rc;
-    while ((rc = di_parser_next(r->parser, &rec, err)) == 1) {
+    while ((rc = di_reader_next(r->reader, &rec, err)) != 0) {
+        if (rc < 0) {
+            if (reject(r, err))
+                return locate(r, next, err);
+            continue;
+        }
         if (add_record(r, &rec, err))
             return -1;
         next = rec.next;
         if (r->batch.rows >= r->batch_size && flush(r, next, err))
             return -1;
     }
-    if (rc < 0)
-        return locate(r, next, err);
-    if (ensure_layout(r, err))
+    if (r->cp.profile.ntables == 0 && enter_table(r, err))
         return -1;
-    return r->batch.rows > 0 || !r->cp.has_point ? flush(r, next, err) : 0;
-}
-
-/* columns_json lists the table's columns for the summary and the schema. */
-static cJSON *columns_json(const di_checkpoint *cp) {
-    cJSON *cols = cJSON_CreateArray();
-    for (size_t i = 0; i < cp->nheader; i++) {
-        cJSON *c = cJSON_CreateObject();
-        cJSON_AddStringToObject(c, "name", cp->header[i]);
-        cJSON_AddStringToObject(c, "type", "text");
-        cJSON_AddItemToArray(cols, c);
-    }
-    return cols;
+    return r->batch.rows > 0 || r->cp.batches == 0 ? flush(r, next, err) : 0;
 }
 
 /* summary_json renders output_summary (the row differences are added in SQL). */
@@ -352,16 +286,26 @@ static char *summary_json(const run *r, double elapsed) {
         cJSON_AddStringToObject(s, "parent_commit_id", r->job.parent);
     cJSON_AddStringToObject(s, "source", r->display);
     cJSON_AddStringToObject(s, "etag", r->cp.etag);
+    cJSON_AddStringToObject(s, "format", di_format_name(r->cp.pos.format));
+    cJSON_AddStringToObject(s, "compression", di_compression_name(r->cp.pos.compression));
     cJSON_AddNumberToObject(s, "rows", (double)r->cp.rows);
     cJSON_AddNumberToObject(s, "bytes", (double)r->cp.bytes_read);
     cJSON_AddNumberToObject(s, "batches", (double)r->cp.batches);
     cJSON *tables = cJSON_AddArrayToObject(s, "tables");
-    cJSON *t = cJSON_CreateObject();
-    cJSON_AddStringToObject(t, "table_key", r->cp.table_key);
-    cJSON_AddNumberToObject(t, "rows", (double)r->cp.rows);
-    cJSON_AddItemToObject(t, "columns", columns_json(&r->cp));
-    cJSON_AddItemToArray(tables, t);
-    cJSON_AddArrayToObject(s, "rejects");
+    cJSON *prof = di_profile_to_json(&r->cp.profile, 0);
+    cJSON *t;
+    cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(prof, "tables")) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "table_key", t->string);
+        cJSON_AddItemToObject(o, "rows",
+                              cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(t, "rows"), 1));
+        cJSON_AddItemToObject(o, "columns",
+                              cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(t, "columns"), 1));
+        cJSON_AddItemToArray(tables, o);
+    }
+    cJSON_Delete(prof);
+    cJSON_AddItemToObject(s, "rejects", di_rejects_json(&r->cp));
+    cJSON_AddNumberToObject(s, "rejects_total", (double)r->cp.rejects_total);
     cJSON *tm = cJSON_AddObjectToObject(s, "timings");
     cJSON_AddNumberToObject(tm, "elapsed_s", elapsed);
     cJSON_AddNumberToObject(tm, "rows_per_s", elapsed > 0 ? (double)r->cp.rows / elapsed : 0);
@@ -372,11 +316,7 @@ static char *summary_json(const run *r, double elapsed) {
 
 /* schema_json renders commit_schemas.schema_definition. */
 static char *schema_json(const run *r) {
-    cJSON *s = cJSON_CreateObject();
-    cJSON *tables = cJSON_AddObjectToObject(s, "tables");
-    cJSON *t = cJSON_AddObjectToObject(tables, r->cp.table_key);
-    cJSON_AddItemToObject(t, "columns", columns_json(&r->cp));
-    cJSON_AddNumberToObject(t, "rows", (double)r->cp.rows);
+    cJSON *s = di_profile_to_json(&r->cp.profile, 0);
     char *out = cJSON_PrintUnformatted(s);
     cJSON_Delete(s);
     return out;
@@ -408,8 +348,8 @@ static void fill_result(const run *r, di_job_result *res) {
     res->dataset_id = r->job.dataset_id;
     res->rows = r->cp.rows;
     res->bytes_read = r->cp.bytes_read;
-    res->tables = 1;
-    res->rejects = 0;
+    res->tables = (int)r->cp.profile.ntables;
+    res->rejects = (int)r->cp.rejects_total;
 }
 
 /* load_job (re)reads the job row and its checkpoint; starts it if new. */

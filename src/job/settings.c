@@ -29,6 +29,10 @@ static const struct setting settings[] = {
     {"IMPORT_LEASE_SECONDS", S(lease_s), 60, 2},
     {"IMPORT_POLL_INTERVAL", S(poll_interval_s), 5, 1},
     {"IMPORT_JOB_MAX_ATTEMPTS", S(job_max_attempts), 5, 1},
+    {"IMPORT_MAX_DECOMPRESSED_BYTES", S(max_decompressed), 1L << 40, 0},
+    {"IMPORT_MAX_COMPRESSION_RATIO", S(max_ratio), 500, 0},
+    {"IMPORT_XLSX_MAX_XML_DEPTH", S(max_xml_depth), 256, 8},
+    {"IMPORT_XLSX_MAX_SHARED_STRINGS_BYTES", S(max_shared_strings), 256L << 20, 1024},
 };
 #undef S
 

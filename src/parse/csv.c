@@ -30,6 +30,7 @@ typedef struct csv_state {
     int header_pending; /* the next record names the columns */
     int header_words;   /* count errors speak of "the header" */
     int bom_pending;    /* at stream offset 0: a BOM may come */
+    int raw_bytes;      /* a declared encoding: UTF-8 is not checked here */
 
     unsigned char *buf; /* READ_BUF_SIZE bytes, allocated once */
     size_t pos, cut;    /* [pos, cut) is ready to parse */
@@ -183,7 +184,7 @@ static int refill(csv_state *p) {
     p->eof = n == 0;
     p->cut = p->eof ? p->end : utf8_cut(p->buf, 0, p->end);
     p->nl = p->cr = NONE;
-    p->bad = di_utf8_valid(p->buf, p->cut);
+    p->bad = p->raw_bytes ? p->cut : di_utf8_valid(p->buf, p->cut);
     const unsigned char *z = memchr(p->buf, '\0', p->cut);
     p->nul = z ? (size_t)(z - p->buf) : p->cut;
     return 0;
@@ -313,7 +314,7 @@ static void feed(csv_state *p, size_t e) {
         p->start = p->base + (int64_t)p->pos;
     if (p->bad < e) {
         flag(p, "invalid UTF-8 at byte %lld", (long long)(p->base + (int64_t)p->bad));
-        p->bad = e + di_utf8_valid(p->buf + e, p->cut - e);
+        p->bad = p->raw_bytes ? p->cut : e + di_utf8_valid(p->buf + e, p->cut - e);
     }
     int st = quote_state(&p->cp);
     parse_span(p, p->pos, e);
@@ -449,6 +450,23 @@ static int accept_record(csv_state *p, di_error *err) {
     return check_count(p, err) == 0 ? 1 : -1;
 }
 
+/* record_error marks an error as about one record (the parser goes on after
+ * it) and keeps the record's first bytes, its fields joined by the delimiter,
+ * for the rejects list. */
+static void record_error(const csv_state *p, di_error *err) {
+    err->code = DI_CODE_RECORD;
+    size_t n = 0, cap = sizeof err->excerpt - 1;
+    for (size_t i = 0; i < p->nfields && n < cap; i++) {
+        if (i)
+            err->excerpt[n++] = p->cp.delim_char;
+        size_t k = p->lens[i] < cap - n ? p->lens[i] : cap - n;
+        memcpy(err->excerpt + n, p->arena.data + p->offs[i], k);
+        n += k;
+    }
+    n = di_utf8_valid((const unsigned char *)err->excerpt, n); /* it goes into JSON */
+    err->excerpt[n] = '\0';
+}
+
 /* csv_next: di_parser_next, see parse.h. After a -1 about one record (field count,
  * invalid UTF-8, NUL, too many fields) the parser stands after that record and
  * the next call goes on; other errors are sticky. */
@@ -465,6 +483,8 @@ static int csv_next(di_parser *dp, di_record *rec, di_error *err) {
         }
         if (p->failed)
             *err = p->fatal;
+        else if (rc < 0)
+            record_error(p, err);
         if (rc < 0 || p->failed)
             return -1;
         if (rc == 1) {
@@ -542,6 +562,7 @@ di_parser *di_csv_parser_new(const di_parse_opts *opts, di_read_fn read, void *c
     p->parser.ops = &k_csv_ops;
     p->read = read;
     p->ctx = ctx;
+    p->raw_bytes = opts->raw_bytes;
     di_error_clear(&p->fatal);
     di_error_clear(&p->pend);
     set_limits(p, opts);

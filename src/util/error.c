@@ -11,6 +11,7 @@ void di_error_clear(di_error *e) {
     e->table[0] = '\0';
     e->row = -1;
     e->byte = -1;
+    e->excerpt[0] = '\0';
 }
 
 int di_error_vset(di_error *e, di_class cls, const char *fmt, va_list ap) {

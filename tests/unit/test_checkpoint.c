@@ -34,21 +34,21 @@ static void test_roundtrip(void) {
     snprintf(cp.commit_id, sizeof cp.commit_id, "%064d", 7);
     snprintf(cp.etag, sizeof cp.etag, "\"abc-1\"");
     cp.size = 251658240;
-    cp.row_number = 4100001;
+    cp.pos.row_number = 4100001;
     cp.rows = 4100000;
     cp.batches = 410;
     cp.bytes_read = 104857600;
     const char *cols[] = {"id", "naïve \"x\"", ""};
-    CHECK_INT(di_checkpoint_set_header(&cp, cols, 3), 0);
-    cp.has_point = 1;
-    cp.point = (di_decode_point){.kind = DI_COMP_GZIP,
-                                 .in_offset = 38000001,
-                                 .bits = 3,
-                                 .out_offset = 412000000,
-                                 .skip = 1234,
-                                 .window_len = 32768};
-    for (size_t i = 0; i < cp.point.window_len; i++)
-        cp.point.window[i] = (unsigned char)(i * 7);
+    CHECK_INT(di_reader_pos_set_header(&cp.pos, cols, 3), 0);
+    cp.pos.has_point = 1;
+    cp.pos.point = (di_decode_point){.kind = DI_COMP_GZIP,
+                                     .in_offset = 38000001,
+                                     .bits = 3,
+                                     .out_offset = 412000000,
+                                     .skip = 1234,
+                                     .window_len = 32768};
+    for (size_t i = 0; i < cp.pos.point.window_len; i++)
+        cp.pos.point.window[i] = (unsigned char)(i * 7);
     char *progress = di_progress_json(&cp, "running", "https://h/d.csv.gz");
     CHECK(progress != NULL);
     size_t plen = strlen(progress);
@@ -59,19 +59,19 @@ static void test_roundtrip(void) {
     CHECK_STR(back.commit_id, cp.commit_id);
     CHECK_STR(back.etag, cp.etag);
     CHECK_INT(back.size, cp.size);
-    CHECK_INT(back.row_number, cp.row_number);
+    CHECK_INT(back.pos.row_number, cp.pos.row_number);
     CHECK_INT(back.rows, cp.rows);
     CHECK_INT(back.batches, cp.batches);
-    CHECK_INT(back.nheader, 3);
-    CHECK_STR(back.header[1], "naïve \"x\"");
-    CHECK_INT(back.has_point, 1);
-    CHECK_INT(back.point.kind, DI_COMP_GZIP);
-    CHECK_INT(back.point.in_offset, 38000001);
-    CHECK_INT(back.point.bits, 3);
-    CHECK_INT(back.point.out_offset, 412000000);
-    CHECK_INT(back.point.skip, 1234);
-    CHECK_INT(back.point.window_len, 32768);
-    CHECK(memcmp(back.point.window, cp.point.window, 32768) == 0);
+    CHECK_INT(back.pos.nheader, 3);
+    CHECK_STR(back.pos.header_names[1], "naïve \"x\"");
+    CHECK_INT(back.pos.has_point, 1);
+    CHECK_INT(back.pos.point.kind, DI_COMP_GZIP);
+    CHECK_INT(back.pos.point.in_offset, 38000001);
+    CHECK_INT(back.pos.point.bits, 3);
+    CHECK_INT(back.pos.point.out_offset, 412000000);
+    CHECK_INT(back.pos.point.skip, 1234);
+    CHECK_INT(back.pos.point.window_len, 32768);
+    CHECK(memcmp(back.pos.point.window, cp.pos.point.window, 32768) == 0);
     CHECK(strstr(progress, "\"offset\":38000000") != NULL); /* in_offset - 1 when bits > 0 */
     CHECK(strstr(progress, "\"percentage\":41.7") != NULL);
     free(rp);
@@ -87,7 +87,7 @@ static void test_no_checkpoint(void) {
     di_checkpoint_init(&cp);
     CHECK_INT(di_checkpoint_parse(&cp, "{\"source\":\"x\"}", &err), 0);
     CHECK_STR(cp.commit_id, "");
-    CHECK_INT(cp.has_point, 0);
+    CHECK_INT(cp.pos.has_point, 0);
     CHECK_INT(di_checkpoint_parse(&cp, "{nope", &err), -1);
     di_checkpoint_cleanup(&cp);
 }

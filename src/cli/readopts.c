@@ -1,0 +1,38 @@
+/* readopts.c - the reading options of import and scan (see readopts.h). The
+ * accepted names are the library's own (di_format_parse, di_compression_parse),
+ * so the CLI and the job queue can never disagree. */
+#include "cli/readopts.h"
+
+#include "dsa_ingest/decode.h"
+#include "dsa_ingest/parse.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+const char cli_read_usage[] =
+    "  --format auto|csv|tsv|ndjson|xlsx  (default auto: sniffed from the data)\n"
+    "  --compression auto|none|gzip|zip|bz2|xz|zstd  (default auto: magic bytes, then name)\n"
+    "  --delimiter C           field delimiter (a character, or \\t; default sniffed)\n"
+    "  --header | --no-header  whether the first record names the columns (default sniffed)\n"
+    "  --encoding NAME         the source's encoding, e.g. latin-1, windows-1252 (default "
+    "UTF-8)\n";
+
+const char *cli_check_read_values(const char *format, const char *compression) {
+    di_format f;
+    di_compression c;
+    if (format && di_format_parse(format, &f))
+        return "--format must be auto, csv, tsv, ndjson or xlsx";
+    if (compression && di_compression_parse(compression, &c))
+        return "--compression must be auto, none, gzip, zip, bz2, xz or zstd";
+    return NULL;
+}
+
+int cli_parse_count(const char *s, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || end == s || v < 0)
+        return -1;
+    *out = v;
+    return 0;
+}
