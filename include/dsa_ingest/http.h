@@ -36,6 +36,7 @@ typedef struct di_serve_opts {
     const char *allowed_networks; /* DSA_INGEST_ALLOWED_NETWORKS: private CIDRs allowed anyway */
     const char *sns_hosts;        /* DSA_INGEST_SNS_ALLOWED_HOSTS: confirm hosts beside SNS's */
     int max_connections;          /* DSA_INGEST_MAX_CONNECTIONS (default 128) */
+    int idle_timeout_s;           /* DSA_INGEST_IDLE_TIMEOUT_SECONDS: a silent client is cut (30) */
     di_log_fn log;                /* thread-safe log sink; never given a token */
     void *log_ctx;
 } di_serve_opts;

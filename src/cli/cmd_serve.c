@@ -112,6 +112,11 @@ static int load_env(di_serve_opts *o, char **tokens_text, di_error *err) {
                    err))
         return -1;
     o->max_connections = v > 0 && v < 65536 ? (int)v : 0;
+    v = 0;
+    if (parse_size("DSA_INGEST_IDLE_TIMEOUT_SECONDS",
+                   env_or("DSA_INGEST_IDLE_TIMEOUT_SECONDS", NULL), &v, err))
+        return -1;
+    o->idle_timeout_s = v > 0 && v < 86400 ? (int)v : 0;
     return 0;
 }
 
@@ -154,6 +159,7 @@ static int parse_serve_args(int argc, char **argv, di_serve_opts *o, const char 
     return optind < argc ? -1 : 0;
 }
 
+/* cmd_serve: settings, database check, then serve until a signal. */
 int cmd_serve(int argc, char **argv) {
     di_settings s;
     di_serve_opts o = {.listen = "0.0.0.0:8080", .settings = &s, .log = log_line};

@@ -41,7 +41,7 @@ static int check_choices(const di_import_request *q, char *why, size_t whysz) {
     return -1;
 }
 
-/* valid_ref tells whether a ref name is printable and short. */
+/* valid_ref tells whether a ref or dataset name is printable (no control bytes). */
 static int valid_ref(const char *ref) {
     for (const unsigned char *p = (const unsigned char *)ref; *p; p++)
         if (*p < 0x20 || *p == 0x7f)
@@ -49,6 +49,7 @@ static int valid_ref(const char *ref) {
     return *ref && strcmp(ref, ".") != 0 && strcmp(ref, "..") != 0;
 }
 
+/* di_api_queue checks the request's choices and source, then queues it: 202 with the job id. */
 enum MHD_Result di_api_queue(di_serve *s, di_request *r, struct MHD_Connection *c,
                              di_import_request *req, int check_source) {
     char why[256];
@@ -56,8 +57,8 @@ enum MHD_Result di_api_queue(di_serve *s, di_request *r, struct MHD_Connection *
     di_error_clear(&err);
     req->dataset = r->id;
     req->ref = r->ref;
-    if (!valid_ref(r->ref))
-        return di_serve_error(s, r, c, 400, "ref name must be printable text");
+    if (!valid_ref(r->ref) || !valid_ref(r->id))
+        return di_serve_error(s, r, c, 400, "dataset and ref names must be printable text");
     if (check_choices(req, why, sizeof why))
         return di_serve_error(s, r, c, 400, "%s", why);
     if (check_source && di_netcheck_url(&s->net, req->source, &err))
@@ -152,6 +153,7 @@ static int read_request(const cJSON *o, di_import_request *q, char *why, size_t 
     return 0;
 }
 
+/* di_api_import_json answers a JSON import request once its body is complete. */
 enum MHD_Result di_api_import_json(di_serve *s, di_request *r, struct MHD_Connection *c) {
     char why[256];
     cJSON *body = di_json_body(r->body.data, r->body.len, why, sizeof why);
@@ -178,6 +180,7 @@ static enum MHD_Result answer_json_text(di_serve *s, di_request *r, struct MHD_C
     return di_serve_send(s, r, c, 200, resp);
 }
 
+/* di_api_job_status answers the job row as `jobs show` prints it. */
 enum MHD_Result di_api_job_status(di_serve *s, di_request *r, struct MHD_Connection *c) {
     di_error err;
     di_error_clear(&err);
@@ -188,6 +191,7 @@ enum MHD_Result di_api_job_status(di_serve *s, di_request *r, struct MHD_Connect
     return answer_json_text(s, r, c, text);
 }
 
+/* di_api_jobs answers the newest jobs (?limit=N, 1 to 500). */
 enum MHD_Result di_api_jobs(di_serve *s, di_request *r, struct MHD_Connection *c) {
     const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
     long limit = 50;

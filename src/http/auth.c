@@ -69,6 +69,7 @@ static int add_entry(di_auth *a, const char *e, size_t n, di_error *err) {
     return 0;
 }
 
+/* di_auth_load reads every entry of the token text; entries are named by position only. */
 int di_auth_load(di_auth *a, const char *text, di_error *err) {
     a->n = 0;
     for (const char *s = text ? text : ""; *s;) {
@@ -89,6 +90,7 @@ int di_auth_load(di_auth *a, const char *text, di_error *err) {
     return 0;
 }
 
+/* di_ct_equal XORs every byte of both buffers: no early exit, whatever matched. */
 int di_ct_equal(const char *a, const char *b) {
     volatile unsigned char diff = 0;
     for (size_t i = 0; i < DI_AUTH_TOKEN_MAX; i++)
@@ -134,6 +136,7 @@ static int offered_token(const char *h, char out[DI_AUTH_TOKEN_MAX]) {
     return -1;
 }
 
+/* di_auth_check compares the offered token with every entry, always all of them. */
 int di_auth_check(const di_auth *a, const char *header, unsigned scope) {
     char given[DI_AUTH_TOKEN_MAX];
     if (offered_token(header, given) != 0)

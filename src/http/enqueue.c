@@ -123,6 +123,7 @@ static int insert_job(di_pg *pg, const char *dataset_id, const char *params, con
                      2, q, err);
 }
 
+/* di_enqueue_s3_object: the delivery's row and the job's, in one transaction. */
 int di_enqueue_s3_object(const char *conninfo, const di_s3_object *o, const di_event_rule *rule,
                          di_enqueue_result *res, char job_id[37], di_error *err) {
     char source[DI_S3_EVENT_KEY_MAX + 300], dataset_id[24], ev_id[24];
@@ -148,6 +149,7 @@ int di_enqueue_s3_object(const char *conninfo, const di_s3_object *o, const di_e
     return rc ? -1 : 0;
 }
 
+/* di_event_route: rule, source check, then the one-transaction enqueue. */
 di_event_outcome di_event_route(const di_event_router *r, const di_s3_object *o, char job_id[37],
                                 char *detail, size_t detailsz) {
     job_id[0] = detail[0] = '\0';

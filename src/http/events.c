@@ -28,6 +28,7 @@ static int hexval(char c) {
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
+/* di_s3_key_decode undoes S3's form encoding of keys ('+' for space, %XX). */
 int di_s3_key_decode(const char *in, char *out, size_t outsz) {
     size_t o = 0;
     for (size_t i = 0; in[i]; i++) {
@@ -49,6 +50,7 @@ int di_s3_key_decode(const char *in, char *out, size_t outsz) {
     return 0;
 }
 
+/* di_s3_identity picks what tells two deliveries of one object version apart. */
 void di_s3_identity(di_s3_object *o, const char *version_id, const char *sequencer) {
     if (version_id && *version_id && strcmp(version_id, "null") != 0)
         snprintf(o->version, sizeof o->version, "v:%s", version_id);
@@ -183,6 +185,7 @@ static int walk_sns(const cJSON *root, const char *type, di_s3_parsed *out, cJSO
     return rc;
 }
 
+/* di_s3_events_walk tells the envelopes apart by their distinctive members. */
 int di_s3_events_walk(const cJSON *root, di_s3_parsed *out, cJSON **inner, di_s3_object_fn fn,
                       void *ctx, di_error *err) {
     memset(out, 0, sizeof *out);
@@ -245,6 +248,7 @@ static int parse_rule(const cJSON *r, int i, di_event_rule *out, di_error *err) 
     return 0;
 }
 
+/* di_event_rules_parse keeps the document: every rule's strings point into it. */
 int di_event_rules_parse(di_event_rules *rules, const char *text, di_error *err) {
     memset(rules, 0, sizeof *rules);
     const char *end = NULL;
@@ -273,6 +277,7 @@ int di_event_rules_parse(di_event_rules *rules, const char *text, di_error *err)
     return 0;
 }
 
+/* di_event_rules_load reads a rules file whole (capped) and parses it. */
 int di_event_rules_load(di_event_rules *rules, const char *path, di_error *err) {
     memset(rules, 0, sizeof *rules);
     FILE *f = fopen(path, "rb");
@@ -296,6 +301,7 @@ int di_event_rules_load(di_event_rules *rules, const char *path, di_error *err) 
     return rc;
 }
 
+/* di_event_rules_free releases the document and the rule array. */
 void di_event_rules_free(di_event_rules *rules) {
     cJSON_Delete(rules->doc);
     free(rules->rules);
@@ -308,6 +314,7 @@ static int ends_with(const char *s, const char *suffix) {
     return k <= n && memcmp(s + n - k, suffix, k) == 0;
 }
 
+/* di_event_rules_match: the first rule whose bucket, prefix and suffix fit. */
 const di_event_rule *di_event_rules_match(const di_event_rules *rules, const char *bucket,
                                           const char *key) {
     for (int i = 0; i < rules->n; i++) {
@@ -333,6 +340,7 @@ static int is_sns_host(const char *host) {
            strcmp(region + n, ".amazonaws.com.cn") == 0;
 }
 
+/* di_sns_confirm_allowed: SNS's own hosts over https, or hosts the operator named. */
 int di_sns_confirm_allowed(const char *url, const char *allowed) {
     char scheme[16], host[256], port[8];
     if (di_url_split(url, scheme, sizeof scheme, host, sizeof host, port, sizeof port) != 0)

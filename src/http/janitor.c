@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+/* di_spool_owned checks the layout upload.c creates, character by character. */
 int di_spool_owned(const char *spool_dir, const char *path, char *dir, size_t dirsz) {
     size_t n = strlen(spool_dir);
     if (strncmp(path, spool_dir, n) != 0 || path[n] != '/')
@@ -71,6 +72,7 @@ static void *janitor(void *arg) {
     return NULL;
 }
 
+/* di_janitor_start runs the sweeps in their own thread (only with a spool). */
 int di_janitor_start(di_serve *s, di_error *err) {
     if (!s->o.spool_dir)
         return 0;
@@ -80,6 +82,7 @@ int di_janitor_start(di_serve *s, di_error *err) {
     return 0;
 }
 
+/* di_janitor_stop ends the sweeps; an ongoing one finishes first. */
 void di_janitor_stop(di_serve *s) {
     s->stopping = 1;
     if (s->janitor_started)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+/* di_json_body: UTF-8 and NUL checks first (cJSON takes any bytes), then one value. */
 cJSON *di_json_body(const char *data, size_t len, char *why, size_t whysz) {
     if (len == 0 || !data) {
         snprintf(why, whysz, "empty body: expected a JSON object");

@@ -47,6 +47,7 @@ static int split_hostport(const char *a, size_t n, char *host, size_t hsz, char 
     return 0;
 }
 
+/* di_url_split parses just enough of a URL to judge where it points. */
 int di_url_split(const char *url, char *scheme, size_t ssz, char *host, size_t hsz, char *port,
                  size_t psz) {
     const char *sep = strstr(url, "://");
@@ -90,6 +91,7 @@ static int entry_matches(const char *e, size_t n, const char *item) {
     return strlen(item) == n && strncasecmp(e, item, n) == 0;
 }
 
+/* di_list_has walks the comma-separated list without copying it. */
 int di_list_has(const char *list, const char *item) {
     while (list && *list) {
         size_t n = strcspn(list, ",");
@@ -126,6 +128,7 @@ static int parse_cidr(const char *e, size_t n, di_cidr *c) {
     return 0;
 }
 
+/* di_netpolicy_init refuses file:// in the schemes and parses the networks once. */
 int di_netpolicy_init(di_netpolicy *p, const char *schemes, const char *buckets, const char *hosts,
                       const char *nets, di_error *err) {
     memset(p, 0, sizeof *p);
@@ -205,6 +208,7 @@ static const char *v6_class(const uint8_t *a) {
     return NULL;
 }
 
+/* di_addr_refused classifies an address, then lets allowed networks through. */
 const char *di_addr_refused(const di_netpolicy *p, const struct sockaddr *sa) {
     const uint8_t *a;
     const char *why;
@@ -252,6 +256,7 @@ static int check_addresses(const di_netpolicy *p, const char *host, di_error *er
     return refused;
 }
 
+/* di_netcheck_url: scheme, then bucket (s3) or host and every address (http). */
 int di_netcheck_url(const di_netpolicy *p, const char *url, di_error *err) {
     char scheme[16], host[256], port[8];
     if (strncasecmp(url, "file:", 5) == 0)

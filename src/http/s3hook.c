@@ -117,6 +117,7 @@ static const char *envelope_name(const di_s3_parsed *p) {
     }
 }
 
+/* di_s3hook_handle answers POST /events/s3 once its body is complete. */
 enum MHD_Result di_s3hook_handle(di_serve *s, di_request *r, struct MHD_Connection *c) {
     char why[256];
     cJSON *body = di_json_body(r->body.data, r->body.len, why, sizeof why);

@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+/* di_serve_log formats one line for the configured sink (never a token). */
 void di_serve_log(di_serve *s, const char *fmt, ...) {
     char line[1536];
     va_list ap;
@@ -34,6 +35,7 @@ static int status_slot(unsigned status) {
     return DI_NSTATUS - 1;
 }
 
+/* di_serve_send adds the common headers, counts the answer and queues it. */
 enum MHD_Result di_serve_send(di_serve *s, di_request *r, struct MHD_Connection *c, unsigned status,
                               struct MHD_Response *resp) {
     if (!resp)
@@ -49,6 +51,7 @@ enum MHD_Result di_serve_send(di_serve *s, di_request *r, struct MHD_Connection 
     return ok;
 }
 
+/* di_serve_text answers a copy of body. */
 enum MHD_Result di_serve_text(di_serve *s, di_request *r, struct MHD_Connection *c, unsigned status,
                               const char *type, const char *body, size_t len) {
     struct MHD_Response *resp =
@@ -58,6 +61,7 @@ enum MHD_Result di_serve_text(di_serve *s, di_request *r, struct MHD_Connection 
     return di_serve_send(s, r, c, status, resp);
 }
 
+/* di_serve_json answers j as compact JSON. */
 enum MHD_Result di_serve_json(di_serve *s, di_request *r, struct MHD_Connection *c, unsigned status,
                               cJSON *j) {
     char *text = j ? cJSON_PrintUnformatted(j) : NULL;
@@ -74,6 +78,7 @@ enum MHD_Result di_serve_json(di_serve *s, di_request *r, struct MHD_Connection 
     return di_serve_send(s, r, c, status, resp);
 }
 
+/* di_serve_error answers {"error": …}; server-side failures are logged too. */
 enum MHD_Result di_serve_error(di_serve *s, di_request *r, struct MHD_Connection *c,
                                unsigned status, const char *fmt, ...) {
     char msg[1400];
@@ -88,6 +93,7 @@ enum MHD_Result di_serve_error(di_serve *s, di_request *r, struct MHD_Connection
     return di_serve_json(s, r, c, status, j);
 }
 
+/* di_serve_status_for: the caller's fault is 400, the database's 503, ours 500. */
 unsigned di_serve_status_for(const di_error *err) {
     switch (err->cls) {
     case DI_ERR_INPUT:
@@ -260,13 +266,25 @@ static enum MHD_Result begin_body(di_serve *s, di_request *r, struct MHD_Connect
     return MHD_YES;
 }
 
+/* printable copies text with every byte outside printable ASCII as '?', for
+ * echoing what a client sent (libmicrohttpd has already %-decoded paths). */
+static void printable(const char *text, char *out, size_t outsz) {
+    size_t i = 0;
+    for (; text[i] && i + 1 < outsz; i++)
+        out[i] = text[i] >= 0x20 && text[i] < 0x7f ? text[i] : '?';
+    out[i] = '\0';
+}
+
 /* begin answers what needs no body and prepares the rest. */
 static enum MHD_Result begin(di_serve *s, di_request *r, struct MHD_Connection *c, const char *url,
                              const char *method) {
     const char *want = NULL;
     r->route = match_route(url, r, &want);
-    if (r->route == DI_ROUTE_NONE)
-        return di_serve_error(s, r, c, 404, "no route %.16s %.200s", method, url);
+    if (r->route == DI_ROUTE_NONE) {
+        char shown[201];
+        printable(url, shown, sizeof shown);
+        return di_serve_error(s, r, c, 404, "no route %.16s %s", method, shown);
+    }
     int head = strcmp(method, "HEAD") == 0 && strcmp(want, "GET") == 0;
     if (strcmp(method, want) != 0 && !head) {
         struct MHD_Response *resp =
@@ -395,6 +413,8 @@ static int configure(di_serve *s, const di_serve_opts *o, di_error *err) {
         s->o.max_body = 1L << 20;
     if (s->o.max_connections <= 0)
         s->o.max_connections = 128;
+    if (s->o.idle_timeout_s <= 0)
+        s->o.idle_timeout_s = 30;
     if (s->o.spool_retention_s <= 0)
         s->o.spool_retention_s = 86400;
     if (s->o.spool_sweep_s <= 0)
@@ -424,15 +444,16 @@ static int start_daemon(di_serve *s, di_error *err) {
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, ntohs(sa.sin_port), NULL,
         NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        limit > 64 ? limit / 2 : limit, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, s, MHD_OPTION_END);
+        limit > 64 ? limit / 2 : limit, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)s->o.idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
     if (!s->daemon)
         return di_error_set(err, DI_ERR_CONFIG, "cannot listen on %s: %s", s->o.listen,
                             strerror(errno));
     return 0;
 }
 
+/* di_serve_start: options, then the LISTEN thread, the janitor, the daemon. */
 di_serve *di_serve_start(const di_serve_opts *o, di_error *err) {
     di_serve *s = calloc(1, sizeof *s);
     if (!s) {
@@ -454,6 +475,7 @@ di_serve *di_serve_start(const di_serve_opts *o, di_error *err) {
     return s;
 }
 
+/* di_serve_stop ends streams first (they block connection threads), then the rest. */
 void di_serve_stop(di_serve *s) {
     if (!s)
         return;

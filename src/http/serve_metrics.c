@@ -163,6 +163,7 @@ static int render_queue(di_buf *b, const char *conninfo, di_error *err) {
     return rc;
 }
 
+/* di_serve_metrics renders the server's counters, then the queue's numbers. */
 enum MHD_Result di_serve_metrics(di_serve *s, di_request *r, struct MHD_Connection *c) {
     di_buf b;
     di_buf_init(&b, 1 << 20);

@@ -34,8 +34,8 @@ struct di_sqs {
     volatile int stop;
 };
 
-/* sqs_log writes one line through the worker's log sink. */
 static void sqs_log(di_sqs *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* sqs_log writes one line through the worker's log sink. */
 static void sqs_log(di_sqs *q, const char *fmt, ...) {
     char line[1536];
     va_list ap;
@@ -46,6 +46,7 @@ static void sqs_log(di_sqs *q, const char *fmt, ...) {
         q->o.log(q->o.log_ctx, line);
 }
 
+/* di_sqs_endpoint: JSON-protocol actions go to the queue host's root. */
 int di_sqs_endpoint(const char *queue_url, char *endpoint, size_t esz, char *region, size_t rsz) {
     const char *sep = strstr(queue_url, "://");
     size_t slen = sep ? (size_t)(sep - queue_url) : 0;
@@ -258,6 +259,7 @@ static void sqs_free(di_sqs *q) {
     free(q);
 }
 
+/* di_sqs_start checks the URL and rules, loads credentials, starts the thread. */
 di_sqs *di_sqs_start(const di_sqs_opts *o, di_error *err) {
     char region[64];
     di_sqs *q = calloc(1, sizeof *q);
@@ -299,6 +301,7 @@ di_sqs *di_sqs_start(const di_sqs_opts *o, di_error *err) {
     return q;
 }
 
+/* di_sqs_stop aborts a long poll in flight and waits for the thread. */
 void di_sqs_stop(di_sqs *q) {
     if (!q)
         return;

@@ -122,6 +122,7 @@ static void *listener(void *arg) {
     return NULL;
 }
 
+/* di_hub_start sets up the hub (monotonic waits) and the LISTEN thread. */
 int di_hub_start(di_serve *s, di_error *err) {
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -135,6 +136,7 @@ int di_hub_start(di_serve *s, di_error *err) {
     return 0;
 }
 
+/* di_hub_stop joins the LISTEN thread and frees the hub. */
 void di_hub_stop(di_serve *s) {
     s->stopping = 1;
     if (s->listener_started)
@@ -280,6 +282,7 @@ static void free_stream(void *cls) {
     free(st);
 }
 
+/* di_sse_job_events answers 404 for an unknown job, else opens the stream. */
 enum MHD_Result di_sse_job_events(di_serve *s, di_request *r, struct MHD_Connection *c) {
     if (__atomic_load_n(&s->stats.sse_clients, __ATOMIC_RELAXED) >= s->o.max_connections / 2)
         return di_serve_error(s, r, c, 503, "too many open event streams; retry later");
@@ -306,6 +309,9 @@ enum MHD_Result di_sse_job_events(di_serve *s, di_request *r, struct MHD_Connect
         free_stream(st);
         return MHD_NO;
     }
+    /* a stream is quiet between events: the idle timeout is for requests, and a
+     * client that left is found by the next keep-alive write */
+    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
     MHD_add_response_header(resp, "Content-Type", "text/event-stream");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
     return di_serve_send(s, r, c, 200, resp);

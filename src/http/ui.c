@@ -107,6 +107,7 @@ static const char page[] =
     "setInterval(refresh, 10000); /* new jobs appear; progress comes from the streams */\n"
     "</script></body></html>\n";
 
+/* di_ui_page answers the page with a CSP that allows only its own inline code. */
 enum MHD_Result di_ui_page(di_serve *s, di_request *r, struct MHD_Connection *c) {
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(sizeof page - 1, (void *)page, MHD_RESPMEM_PERSISTENT);

@@ -34,6 +34,7 @@ struct di_upload {
     char message[FIELD_MAX + 1], mode[16], format[16], compression[16], delimiter[8], header[8];
 };
 
+/* di_spool_name keeps a file name's extension (the format) and nothing dangerous. */
 void di_spool_name(const char *filename, char *out, size_t outsz) {
     const char *base = filename ? filename : "";
     for (const char *p = base; *p; p++)
@@ -180,6 +181,7 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
     return MHD_YES; /* unknown fields are ignored, as browsers add their own */
 }
 
+/* di_upload_begin sets up the post processor and the one write buffer. */
 enum MHD_Result di_upload_begin(di_serve *s, di_request *r, struct MHD_Connection *c) {
     di_upload *u = calloc(1, sizeof *u);
     char *buf = u ? malloc((size_t)s->chunk_size) : NULL;
@@ -199,6 +201,7 @@ enum MHD_Result di_upload_begin(di_serve *s, di_request *r, struct MHD_Connectio
     return MHD_YES;
 }
 
+/* di_upload_feed hands a piece to the post processor, or drops it once stopped. */
 enum MHD_Result di_upload_feed(di_serve *s, di_request *r, const char *data, size_t size) {
     di_upload *u = r->upload;
     if (!u->stopped && MHD_post_process(u->pp, data, size) != MHD_YES && !u->stopped)
@@ -235,6 +238,7 @@ static int form_request(di_upload *u, di_import_request *q) {
     return 0;
 }
 
+/* di_upload_finish answers 413, the form's error, or queues the spooled file. */
 enum MHD_Result di_upload_finish(di_serve *s, di_request *r, struct MHD_Connection *c) {
     di_upload *u = r->upload;
     if (u->too_large) {
@@ -266,6 +270,7 @@ enum MHD_Result di_upload_finish(di_serve *s, di_request *r, struct MHD_Connecti
     return ok;
 }
 
+/* di_upload_free removes a file no job took (an aborted or refused upload). */
 void di_upload_free(di_upload *u) {
     if (!u)
         return;

@@ -456,7 +456,9 @@ static int accept_record(csv_state *p, di_error *err) {
 static void record_error(const csv_state *p, di_error *err) {
     err->code = DI_CODE_RECORD;
     size_t n = 0, cap = sizeof err->excerpt - 1;
-    for (size_t i = 0; i < p->nfields && n < cap; i++) {
+    for (size_t i = 0; p->arena.data && i < p->nfields && i < p->fcap && n < cap; i++) {
+        if (p->offs[i] > p->arena.len || p->lens[i] > p->arena.len - p->offs[i])
+            break; /* a field the error cut short */
         if (i)
             err->excerpt[n++] = p->cp.delim_char;
         size_t k = p->lens[i] < cap - n ? p->lens[i] : cap - n;

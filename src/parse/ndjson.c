@@ -272,14 +272,9 @@ static int is_blank(const char *s, size_t n) {
     return 1;
 }
 
-/* check_bytes refuses what no JSON parser should see: an over-long line, NUL
- * bytes, invalid UTF-8 (a BOM after the stream start is caught by the scan). */
+/* check_bytes refuses what no JSON parser should see: NUL bytes, invalid
+ * UTF-8 (a BOM after the stream start is caught by the scan). */
 static int check_bytes(nd_state *p, const nd_line *ln, int64_t row, di_error *err) {
-    size_t content = ln->n - (ln->n && ln->s[ln->n - 1] == '\r');
-    if (content > p->max_line)
-        return di_error_at(err, DI_ERR_INPUT, p->table, row, ln->start,
-                           "line exceeds %zu bytes (%d x IMPORT_MAX_FIELD_SIZE)", p->max_line,
-                           LINE_FACTOR);
     size_t ok = di_utf8_valid((const unsigned char *)ln->s, ln->n);
     const char *nul = memchr(ln->s, '\0', ok);
     if (nul)
@@ -450,6 +445,10 @@ static int write_fields(nd_state *p, size_t first, size_t n) {
 /* take_line turns one line into a record: 1 a record, 0 a blank line, -1 an
  * error (about this line, or fatal when p->failed). */
 static int take_line(nd_state *p, const nd_line *ln, int64_t row, di_record *rec, di_error *err) {
+    if (ln->n - (ln->n && ln->s[ln->n - 1] == '\r') > p->max_line) /* CR LF not counted */
+        return di_error_at(err, DI_ERR_INPUT, p->table, row, ln->start,
+                           "line exceeds %zu bytes (%d x IMPORT_MAX_FIELD_SIZE)", p->max_line,
+                           LINE_FACTOR);
     if (is_blank(ln->s, ln->n))
         return 0;
     if (check_bytes(p, ln, row, err) != 0 || scan_line(p, ln, row, err) != 0 ||

@@ -73,10 +73,12 @@ static void add_sheet(wb_read *r, const char **atts) {
     wb->nsheets++; /* even half-made: di_xlsx_close frees what is there */
 }
 
+/* is_true reads an xsd:boolean attribute. */
 static int is_true(const char *v) {
     return v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0);
 }
 
+/* wb_start takes the sheets and the date system from xl/workbook.xml. */
 static void wb_start(void *ud, const char *name, const char **atts) {
     wb_read *r = ud;
     if (strcmp(name, "sheet") == 0)
@@ -121,6 +123,8 @@ static char *resolve_target(const char *t) {
     return out;
 }
 
+/* ends_with matches relationship types by their last segment: transitional
+ * and strict OOXML differ only in the namespace before it. */
 static int ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), m = strlen(suffix);
     return n >= m && strcmp(s + n - m, suffix) == 0;
@@ -150,6 +154,8 @@ static void set_part(wb_read *r, char **slot, const char *target) {
         xl_xml_fail(r->x, DI_ERR_INTERNAL, "out of memory");
 }
 
+/* rel_start reads one <Relationship>: a sheet's part, or the styles' or the
+ * shared strings' (external targets are never parts). */
 static void rel_start(void *ud, const char *name, const char **atts) {
     wb_read *r = ud;
     if (strcmp(name, "Relationship") != 0)
@@ -170,6 +176,7 @@ static void rel_start(void *ud, const char *name, const char **atts) {
         set_part(r, &r->wb->sheets[i].part, target);
 }
 
+/* cmp_rid orders sheets by r:id for find_rid. */
 static int cmp_rid(const void *a, const void *b) {
     return strcmp(((const rid_ref *)a)->rid, ((const rid_ref *)b)->rid);
 }
@@ -208,6 +215,27 @@ static int keep_worksheets(di_xlsx *wb, const unsigned char *rel, di_error *err)
     return k ? 0 : di_error_set(err, DI_ERR_INPUT, "the workbook has no sheets");
 }
 
+/* cmp_name orders sheet names by bytes. */
+static int cmp_name(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* unique_names refuses two sheets of one name: they would be one table. */
+static int unique_names(const di_xlsx *wb, di_error *err) {
+    const char **v = malloc(wb->nsheets * sizeof *v);
+    if (!v)
+        return di_error_set(err, DI_ERR_INTERNAL, "out of memory");
+    for (size_t i = 0; i < wb->nsheets; i++)
+        v[i] = wb->sheets[i].name;
+    qsort(v, wb->nsheets, sizeof *v, cmp_name);
+    int rc = 0;
+    for (size_t i = 1; i < wb->nsheets && rc == 0; i++)
+        if (strcmp(v[i - 1], v[i]) == 0)
+            rc = di_error_set(err, DI_ERR_INPUT, "two sheets are named '%s'", v[i]);
+    free(v);
+    return rc;
+}
+
 /* read_rels maps each sheet to its part. */
 static int read_rels(di_xlsx *wb, di_error *err) {
     static const xl_handlers h = {rel_start, NULL, NULL};
@@ -227,7 +255,7 @@ static int read_rels(di_xlsx *wb, di_error *err) {
     if (rc == 0)
         rc = di_error_set(err, DI_ERR_INPUT, "not an XLSX workbook: %s is missing", RELS_PART);
     if (rc > 0)
-        rc = keep_worksheets(wb, r.rel, err);
+        rc = keep_worksheets(wb, r.rel, err) == 0 ? unique_names(wb, err) : -1;
 out:
     free(r.by_rid);
     free(r.rel);
@@ -272,6 +300,8 @@ static int default_parts(di_xlsx *wb, di_error *err) {
     return di_error_set(err, DI_ERR_INTERNAL, "out of memory");
 }
 
+/* di_xlsx_open reads the workbook-level parts in the order each needs the
+ * one before: the sheets, their parts, then styles and shared strings. */
 di_xlsx *di_xlsx_open(di_part_open_fn open, di_part_close_fn close, void *ctx,
                       const di_xlsx_limits *lim, di_error *err) {
     di_xlsx *wb = calloc(1, sizeof *wb);

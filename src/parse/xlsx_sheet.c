@@ -122,6 +122,8 @@ static const char *field_text(const sheet_state *p, size_t i) {
 
 /* ---- cell values -------------------------------------------------------------- */
 
+/* parse_index reads a non-negative decimal as int() would: blanks around it
+ * are fine. -1 when it is not one. */
 static int parse_index(const char *s, size_t n, size_t *out) {
     size_t v = 0, i = 0;
     while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
@@ -346,6 +348,7 @@ static void begin_cell(sheet_state *p, const char **atts) {
 
 /* ---- rows --------------------------------------------------------------------- */
 
+/* parse_row_number reads <row r="N">: 1 <= N <= 2^31. */
 static int parse_row_number(const char *s, int64_t *out) {
     int64_t v = 0;
     if (!*s)
@@ -506,6 +509,8 @@ static void dimension(sheet_state *p, const char **atts) {
 
 /* ---- expat handlers ----------------------------------------------------------- */
 
+/* on_start tracks where in the sheet the parse is: the dimension before the
+ * data, then rows, cells, and the value elements inside a cell. */
 static void on_start(void *ud, const char *name, const char **atts) {
     sheet_state *p = ud;
     if (!p->in_data) {
@@ -529,6 +534,7 @@ static void on_start(void *ud, const char *name, const char **atts) {
     }
 }
 
+/* on_end closes what on_start opened; a cell's and a row's end do the work. */
 static void on_end(void *ud, const char *name) {
     sheet_state *p = ud;
     if (!p->in_data)
@@ -551,6 +557,8 @@ static void on_end(void *ud, const char *name) {
     }
 }
 
+/* on_text keeps a cell's <v> text, or its inline string's <t> text outside
+ * phonetic runs; formulas (<f>) and whitespace between elements are dropped. */
 static void on_text(void *ud, const char *s, size_t len) {
     sheet_state *p = ud;
     if (p->in_cell && !p->skip_row && (p->in_v || (p->in_is && p->in_t && !p->rph)))
@@ -597,16 +605,19 @@ static int sheet_next(di_parser *dp, di_record *rec, di_error *err) {
     }
 }
 
+/* sheet_columns: di_parser_columns; NULL and 0 until the header is read. */
 static const char *const *sheet_columns(const di_parser *dp, size_t *ncolumns) {
     const sheet_state *p = (const sheet_state *)dp;
     *ncolumns = p->cols_known ? p->ncols : 0;
     return p->cols_known ? (const char *const *)p->cols : NULL;
 }
 
+/* sheet_table: the sheet's name is the table key (DESIGN §2). */
 static const char *sheet_table(const di_parser *dp) {
     return ((const sheet_state *)dp)->table;
 }
 
+/* sheet_free closes the part and frees the row buffers and the columns. */
 static void sheet_free(di_parser *dp) {
     sheet_state *p = (sheet_state *)dp;
     if (!p)
@@ -656,6 +667,8 @@ static int setup(sheet_state *p, const di_parse_opts *o) {
     return di_buf_reserve(&p->arena, rec_max < 4096 ? rec_max : 4096);
 }
 
+/* di_xlsx_sheet_parser opens sheet i's part; see xlsx.h. opts->table_key is
+ * not used: the table is the sheet's name. */
 di_parser *di_xlsx_sheet_parser(di_xlsx *x, size_t i, const di_parse_opts *opts, di_error *err) {
     static const xl_handlers h = {on_start, on_end, on_text};
     if (i >= x->nsheets) {

@@ -21,6 +21,7 @@ static int over_limit(const xl_sst *s, size_t more) {
     return s->text.len + more + offs > s->max || s->text.len + more < s->text.len;
 }
 
+/* too_big stops the read at the limit, naming the setting that raises it. */
 static void too_big(sst_read *r) {
     xl_xml_fail(r->x, DI_ERR_INPUT,
                 "the shared-string table exceeds the limit of %zu bytes "
@@ -67,6 +68,8 @@ static void end_item(sst_read *r) {
     push_offset(r, r->start);
 }
 
+/* on_start: an <si> begins a string; its <t> elements hold the text, except
+ * inside <rPh> (phonetic guides, not part of the value). */
 static void on_start(void *ud, const char *name, const char **atts) {
     sst_read *r = ud;
     (void)atts;
@@ -81,6 +84,7 @@ static void on_start(void *ud, const char *name, const char **atts) {
     }
 }
 
+/* on_end seals a string at </si>. */
 static void on_end(void *ud, const char *name) {
     sst_read *r = ud;
     if (strcmp(name, "si") == 0)
@@ -91,6 +95,7 @@ static void on_end(void *ud, const char *name) {
         r->in_t = 0;
 }
 
+/* on_text appends text of a <t>, within the table's limit. */
 static void on_text(void *ud, const char *txt, size_t len) {
     sst_read *r = ud;
     if (!r->in_t || !r->in_si || r->rph)
@@ -124,6 +129,7 @@ int xl_sst_read(di_xlsx *wb, di_error *err) {
     return 0;
 }
 
+/* xl_sst_cleanup frees the table (di_xlsx_close). */
 void xl_sst_cleanup(xl_sst *s) {
     di_buf_cleanup(&s->text);
     free(s->off);

@@ -83,6 +83,7 @@ static int builtin_class(uint32_t id) {
     return id == 22 ? XL_FMT_DATETIME : XL_FMT_NUMBER;
 }
 
+/* parse_id reads a numFmtId; absent or odd ids are 0 (General). */
 static uint32_t parse_id(const char *s) {
     char *end;
     unsigned long v = s ? strtoul(s, &end, 10) : 0;
@@ -108,6 +109,8 @@ static int grow(styles_read *r, void **arr, size_t *cap, size_t n, size_t elem) 
     return 0;
 }
 
+/* on_start keeps the <numFmt>s of <numFmts> (not those of <dxfs>) and the
+ * numFmtId of each <xf> of <cellXfs> (not of <cellStyleXfs>). */
 static void on_start(void *ud, const char *name, const char **atts) {
     styles_read *r = ud;
     if (strcmp(name, "numFmts") == 0) {
@@ -127,6 +130,7 @@ static void on_start(void *ud, const char *name, const char **atts) {
     }
 }
 
+/* on_end leaves <numFmts> and <cellXfs>. */
 static void on_end(void *ud, const char *name) {
     styles_read *r = ud;
     if (strcmp(name, "numFmts") == 0)

@@ -19,10 +19,12 @@
 #define DAYS_1904    1462  /* the 1904 date system's epoch, 1904-01-01 */
 #define LEAP_BUG_END 60    /* Excel's fake 1900-02-29 */
 
+/* is_ws: the blanks int() and float() strip (XML's whitespace). */
 static int is_ws(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+/* is_digit: ASCII only, whatever the locale. */
 static int is_digit(char c) {
     return c >= '0' && c <= '9';
 }
@@ -187,6 +189,7 @@ typedef struct scaled {
     u128 n, m, gh, gl;
 } scaled;
 
+/* pow5 is 5^s, s <= 31 (fits 2^73). */
 static u128 pow5(int s) {
     u128 r = 1;
     for (; s >= 13; s -= 13)
@@ -346,6 +349,7 @@ static void shortest(double d, decimal *x) {
         printf_shortest(d, x);
 }
 
+/* xv_float_repr: see xlsx_impl.h. */
 size_t xv_float_repr(double d, char out[XV_FLOAT_MAX]) {
     decimal x;
     if (d == 0) {
@@ -475,6 +479,7 @@ int xv_date(double v, int cls, int date1904, char out[XV_FLOAT_MAX]) {
 
 /* ---- text ------------------------------------------------------------------- */
 
+/* hex_val: a hex digit's value, -1 for anything else. */
 static int hex_val(char c) {
     if (is_digit(c))
         return c - '0';
@@ -559,6 +564,7 @@ size_t xv_cell_col(const char *ref) {
     return col;
 }
 
+/* xv_col_name: 28 -> "AB" (bijective base 26). */
 void xv_col_name(size_t col, char out[8]) {
     char tmp[8];
     size_t k = 0;

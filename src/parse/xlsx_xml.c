@@ -48,10 +48,12 @@ void xl_xml_suspend(xl_xml *x) {
         XML_StopParser(x->xp, XML_TRUE);
 }
 
+/* xl_xml_offset: where the event being handled starts in the part. */
 int64_t xl_xml_offset(const xl_xml *x) {
     return (int64_t)XML_GetCurrentByteIndex(x->xp);
 }
 
+/* xl_xml_event_end: just past the event being handled. */
 int64_t xl_xml_event_end(const xl_xml *x) {
     return (int64_t)XML_GetCurrentByteIndex(x->xp) + XML_GetCurrentByteCount(x->xp);
 }
@@ -71,6 +73,7 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
         x->h.start(x->user, local_name(name), atts);
 }
 
+/* on_end mirrors on_start. */
 static void XMLCALL on_end(void *ud, const XML_Char *name) {
     xl_xml *x = ud;
     x->events++;
@@ -81,6 +84,7 @@ static void XMLCALL on_end(void *ud, const XML_Char *name) {
         x->h.end(x->user, local_name(name));
 }
 
+/* on_text passes character data on, in whatever pieces expat delivers. */
 static void XMLCALL on_text(void *ud, const XML_Char *s, int len) {
     xl_xml *x = ud;
     x->events++;
@@ -112,6 +116,7 @@ static void XMLCALL on_doctype(void *ud, const XML_Char *name, const XML_Char *s
     xl_xml_fail(ud, DI_ERR_INPUT, "%s: " NO_DTD_REASON, ((xl_xml *)ud)->name);
 }
 
+/* on_entity: never reached while DTDs are refused; kept as a second lock. */
 static void XMLCALL on_entity(void *ud, const XML_Char *name, int is_param, const XML_Char *value,
                               int value_len, const XML_Char *base, const XML_Char *sysid,
                               const XML_Char *pubid, const XML_Char *notation) {
@@ -122,7 +127,7 @@ static void XMLCALL on_entity(void *ud, const XML_Char *name, int is_param, cons
 
 /* setup_parser creates the expat parser with every handler and guard. */
 static int setup_parser(xl_xml *x) {
-    x->xp = XML_ParserCreate("UTF-8");
+    x->xp = XML_ParserCreate(NULL); /* the part declares its encoding (UTF-8 or UTF-16) */
     if (!x->xp)
         return -1;
     XML_SetUserData(x->xp, x);
@@ -228,6 +233,7 @@ int xl_xml_run(xl_xml *x) {
     return rc;
 }
 
+/* xl_xml_close frees the parser and gives the part back. */
 void xl_xml_close(xl_xml *x) {
     if (x->xp)
         XML_ParserFree(x->xp);

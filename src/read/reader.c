@@ -55,6 +55,7 @@ struct di_reader {
     size_t dhead_len, dhead_pos;
     di_xlsx *xlsx;
     int64_t sheets_done;
+    int64_t parts_in; /* bytes the closed workbook parts fetched */
     /* the current table */
     di_parser *parser;
     int in_table;
@@ -132,8 +133,8 @@ int di_reader_pos_set_header(di_reader_pos *p, const char *const *names, size_t 
 
 /* bytes_in_now: object bytes consumed since this reader opened. */
 static int64_t bytes_in_now(const di_reader *r) {
-    if (r->have_sk)
-        return di_seekable_fetched(&r->sk);
+    if (r->mode != MODE_STREAM && !r->tar)
+        return r->size; /* a zip is read out of order (directory first): its whole size */
     return r->dec ? di_decoder_in_offset(r->dec) - r->in_start : 0;
 }
 
@@ -484,6 +485,7 @@ static void part_close(void *ctx, void *part) {
     xlsx_part *p = part;
     if (!p)
         return;
+    p->r->parts_in += di_seekable_fetched(&p->sk);
     di_archive_close(p->ar);
     di_seekable_close(&p->sk);
     free(p);
@@ -862,8 +864,8 @@ int64_t di_reader_bytes_in(const di_reader *r) {
     if (r->mode == MODE_STREAM || r->tar)
         return di_decoder_in_offset(r->dec);
     if (r->have_sk)
-        return r->sk.pos;
-    return 0;
+        return di_seekable_fetched(&r->sk);
+    return r->parts_in;
 }
 
 int64_t di_reader_bytes_out(const di_reader *r) {

@@ -336,13 +336,36 @@ def test_bad_requests_get_clean_answers_and_the_server_stays_up(serve, db):
     # huge headers: refused by the server, not a crash
     code, _, _ = serve.request("GET", "/healthz", token=None, headers={"X-Big": "a" * 100000})
     assert code in (413, 431), code
-    # a client that sends half a request and goes quiet does not block others
-    slow = socket.create_connection(("127.0.0.1", serve.port))
-    slow.sendall(b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n")
-    assert serve.request("GET", "/healthz", token=None)[0] == 200
-    slow.close()
     assert db.scalar("SELECT count(*) FROM dsa_jobs.analysis_runs") == 0
     assert serve.proc.running()
+
+
+def test_slow_clients_are_cut_and_do_not_block_others(start_serve, db):
+    """Slow-loris: half a header, or a body dripped slower than the idle timeout, is cut; other
+    clients are answered meanwhile; an open event stream is not cut for being quiet."""
+    api = start_serve({"DSA_INGEST_IDLE_TIMEOUT_SECONDS": "2"})
+    path = "/datasets/slow/refs/main/import"
+    half_header = socket.create_connection(("127.0.0.1", api.port))
+    half_header.sendall(b"POST " + path.encode() + b" HTTP/1.1\r\nHost: x\r\n")
+    dripping = socket.create_connection(("127.0.0.1", api.port))
+    dripping.sendall(("POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                      "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+                      % (path, TOKEN)).encode())
+    assert api.request("GET", "/healthz", token=None)[0] == 200
+    start = time.monotonic()
+    for sock in (half_header, dripping):
+        sock.settimeout(10 * timeout_factor())
+        assert sock.recv(4096) == b"", "the server answered a request it never got whole"
+        sock.close()
+    assert time.monotonic() - start < 8 * timeout_factor()
+    code, body = api.json("POST", "/datasets/slow/refs/main/import", {"source": "s3://data/x.csv"})
+    assert code == 202
+    stream = SseReader(api.port, "/jobs/%s/events" % body["job_id"])
+    wait_until("the first event", lambda: stream.events, 10, procs=(api.proc,))
+    time.sleep(4)  # twice the idle timeout with nothing to send
+    assert not stream.ended.is_set(), "a quiet event stream was cut by the idle timeout"
+    assert db.scalar("SELECT count(*) FROM dsa_jobs.analysis_runs") == 1
+    assert api.proc.running()
 
 
 def test_private_and_local_sources_are_refused_by_default(start_serve, db, store):

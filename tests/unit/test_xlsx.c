@@ -560,6 +560,9 @@ static const error_case error_cases[] = {
      NULL, 0, 0, 0, "!open:the workbook has no sheets\n"},
     {WORKBOOK("<sheet name=\"S\" sheetId=\"1\" r:id=\"rId9\"/>"), NULL, NULL, NULL, NULL, 0, 0, 0,
      "!open:sheet 'S' refers to relationship 'rId9', which xl/_rels/workbook.xml.rels lacks\n"},
+    {WORKBOOK(SHEET_S "<sheet name=\"S\" sheetId=\"2\" r:id=\"rId2\"/>"),
+     RELS(REL1 "<Relationship Id=\"rId2\" Type=\"" WS_TYPE "\" Target=\"s2.xml\"/>"), NULL, NULL,
+     NULL, 0, 0, 0, "!open:two sheets are named 'S'\n"},
     {"", NULL, NULL, NULL, NULL, 0, 0, 0,
      "!open:malformed XML in xl/workbook.xml at line 1, column 1: no element found\n"},
     {LAUGHS "<workbook/>", NULL, NULL, NULL, NULL, 0, 0, 0,
@@ -751,6 +754,18 @@ static void test_big_text(void) {
                         "!1:xl/worksheets/sheet1.xml has an XML token longer than 2097152 bytes\n");
     free(text);
     free(attr);
+    /* 3 MiB of small comments: many tokens, none big */
+    size_t nc = (size_t)3 << 17;
+    char *comments = malloc(nc * 8 + 256), *w = comments;
+    w += snprintf(w, 200, "<worksheet xmlns=\"%s\"><sheetData>", NS);
+    for (size_t i = 0; i < nc; i++, w += 8)
+        memcpy(w, "<!--x-->", 8);
+    snprintf(w, 100, "<row><c><v>1</v></c></row></sheetData></worksheet>");
+    b = book_one(comments, NULL, NULL);
+    b.slice = 1 << 16;
+    run_sheet(&b, &o, &lim, &out);
+    CHECK_STR(out.data, "1:{\"column_1\":1}\n");
+    free(comments);
     di_buf_cleanup(&out);
 }
 
