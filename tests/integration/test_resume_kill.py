@@ -171,3 +171,64 @@ def test_resume_fails_if_object_changed(migrated, db, store, proxy):
 def test_resume_unknown_job_is_usage_error(migrated):
     res = migrated.run("import", "--resume", "00000000-0000-4000-8000-000000000000", timeout=60)
     assert res.code == 2, res
+
+
+def _zip_file():
+    """_zip_file: the dataset split over three members (stored: offsets are easy to reason
+    about), the reference rows keyed by member table, and each member's start offset."""
+    if "zip" not in _DATA:
+        import io
+        import zipfile
+        rows = list(gen.people_rows(ROWS, seed=31))
+        third = len(rows) // 3
+        parts = {"a.csv": rows[:third], "b.csv": rows[third:2 * third], "c.csv": rows[2 * third:]}
+        buf = io.BytesIO()
+        expected = {}
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+            for name, part in parts.items():
+                data = gen.csv_bytes(part)
+                zf.writestr(name, data)
+                expected.update(refreader.read_records(data, table=name[0]))
+        zf = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
+        starts = {i.filename[0]: i.header_offset for i in zf.infolist()}
+        _DATA["zip"] = (buf.getvalue(), expected, starts)
+    return _DATA["zip"]
+
+
+def test_kill_and_resume_zip(migrated, db, store, proxy):
+    """Kill -9 at several moments of a three-member zip; each resume restarts at the member
+    being read (the members before it are skipped through the central directory), and the
+    result equals an uninterrupted import."""
+    data, expected, starts = _zip_file()
+    store.put("big.zip", data)
+    proxy.configure(throttle=max(20000, len(data) / THROTTLED_SECONDS))
+    bg = migrated.start("import", proxy.url(store.name("big.zip")), "--dataset", "rz", "--json",
+                        env=ENV)
+    job_id = bg.wait_job_id()
+    for i, point in enumerate([0.2, 0.5, 0.8]):
+        if i > 0:
+            bg = migrated.start("import", "--resume", job_id, "--json", env=ENV)
+        _wait_batches(db, bg, job_id, max(1, int(TOTAL_BATCHES * point)))
+        bg.kill()
+        _wait_killed_sessions_gone(db)
+        prog = checks.progress(db, job_id)
+        commit_id = prog["checkpoint"]["commit_id"]
+        assert db.scalar("SELECT count(*) FROM dsa_core.commit_rows WHERE commit_id = %s",
+                         (commit_id,)) == prog["rows_processed"], prog
+    member = prog["checkpoint"]["member"]
+    assert member["name"] == "c.csv", "the last kill should fall in the third member: %s" % member
+    proxy.configure(throttle=None)
+    since = time.monotonic()
+    res = migrated.run("import", "--resume", job_id, "--json", env=ENV, timeout=300)
+    assert res.code == 0, res
+    # The resumed run reads the central directory, the local headers, and member c from its
+    # start; it never streams through a or b (a GET that starts in a member's data).
+    starts_seen = sorted((g["start"] or 0) for g in store.requests("big.zip", "GET")
+                         if g["time"] >= since)
+    assert starts["c"] in starts_seen, "no GET at member c's header: %s" % starts_seen
+    data_of_ab = [o for o in starts_seen if starts["a"] + 64 < o < starts["c"] and o != starts["b"]]
+    assert not data_of_ab, "the resume read inside members a/b: %s" % starts_seen
+    out = res.json()
+    checks.assert_matches_reference(db, out["commit_id"], expected)
+    assert db.scalar("SELECT count(*) FROM dsa_core.commit_rows WHERE commit_id = %s",
+                     (out["commit_id"],)) == ROWS
