@@ -3,9 +3,11 @@
  * DTD (so no entity expansion at all), a nesting limit, and a bound on how
  * much expat may buffer for one token. A handler can suspend the parse (a
  * sheet row is ready) or stop it for good (an error). */
-#define XML_DTD                                                                                    \
-    1 /* Debian's expat has DTD support; its header hides the                                      \
-       * billion-laughs setters unless this is defined */
+/* Debian's expat is built with DTD support, but its header declares the
+ * billion-laughs setters only when XML_DTD is defined. */
+#ifndef XML_DTD
+#define XML_DTD 1
+#endif
 #include "xlsx_impl.h"
 
 #include <stdarg.h>
