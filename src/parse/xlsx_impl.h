@@ -111,7 +111,8 @@ enum { XV_OK = 0, XV_BAD = -1, XV_RANGE = -2 };
 /* xv_number turns the number literal s[0..*n) (NUL-terminated, writable) into
  * the JSON Python writes for what openpyxl reads: an integer literal is
  * rewritten in place (*out = s), a float is written to fbuf (*out = fbuf).
- * val, when not NULL, receives the value. XV_BAD: not a number; XV_RANGE: inf. */
+ * val, when not NULL, receives the value. XV_BAD: not a number; XV_RANGE: a
+ * float past the double range, or an integer of more than 4300 digits. */
 int xv_number(char *s, size_t *n, char fbuf[XV_FLOAT_MAX], const char **out, double *val);
 /* xv_float_repr writes Python's repr of a finite double; returns the length. */
 size_t xv_float_repr(double d, char out[XV_FLOAT_MAX]);

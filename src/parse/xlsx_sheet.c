@@ -193,7 +193,7 @@ static int number_value(sheet_state *p, char *s, size_t n, unsigned char *kind) 
     int rc = xv_number(s, &len, fbuf, &out, p->style ? &v : NULL);
     if (rc != XV_OK) {
         flag(p,
-             rc == XV_RANGE ? "cell %s holds a number too large for a double: '%.*s'"
+             rc == XV_RANGE ? "cell %s holds a number out of range: '%.*s'"
                             : "cell %s has an invalid number '%.*s'",
              cell_name(p, ref), (int)(n < 24 ? n : 24), s);
         return -1;

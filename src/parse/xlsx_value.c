@@ -11,13 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_DIGITS   17 /* a double never needs more significant digits */
-#define SAFE_DIGITS  15 /* DBL_DIG: every decimal this short survives a double */
-#define SAFE_EXP     290
-#define MS_PER_DAY   86400000LL
-#define DAY_1970     25569 /* 1970-01-01 in days after 1899-12-30 */
-#define DAYS_1904    1462  /* the 1904 date system's epoch, 1904-01-01 */
-#define LEAP_BUG_END 60    /* Excel's fake 1900-02-29 */
+#define MAX_DIGITS     17 /* a double never needs more significant digits */
+#define SAFE_DIGITS    15 /* DBL_DIG: every decimal this short survives a double */
+#define SAFE_EXP       290
+#define MAX_INT_DIGITS 4300 /* Python's int() refuses longer literals (leading zeros count) */
+#define MS_PER_DAY     86400000LL
+#define DAY_1970       25569 /* 1970-01-01 in days after 1899-12-30 */
+#define DAYS_1904      1462  /* the 1904 date system's epoch, 1904-01-01 */
+#define LEAP_BUG_END   60    /* Excel's fake 1900-02-29 */
 
 /* is_ws: the blanks int() and float() strip (XML's whitespace). */
 static int is_ws(char c) {
@@ -32,7 +33,8 @@ static int is_digit(char c) {
 /* ---- integers --------------------------------------------------------------- */
 
 /* int_text rewrites an integer literal as Python's str(int(s)): no '+', no
- * leading zeros, "-0" is "0". Digits only: int() would refuse anything else. */
+ * leading zeros, "-0" is "0". Digits only, at most 4300 of them: int() would
+ * refuse anything else (XV_RANGE for the length). */
 static int int_text(char *s, size_t a, size_t b, size_t *n) {
     int neg = 0;
     if (a < b && (s[a] == '+' || s[a] == '-'))
@@ -42,6 +44,8 @@ static int int_text(char *s, size_t a, size_t b, size_t *n) {
     for (size_t i = a; i < b; i++)
         if (!is_digit(s[i]))
             return XV_BAD;
+    if (b - a > MAX_INT_DIGITS)
+        return XV_RANGE;
     while (a + 1 < b && s[a] == '0')
         a++;
     if (b - a == 1 && s[a] == '0')

@@ -613,7 +613,7 @@ static const error_case error_cases[] = {
      SST("<si><t>h</t></si>"), NULL, 0, 0, 0,
      "!2:cell A2 refers to shared string '1', but the table has 1\n"
      "!3:cell A3 refers to shared string 'x', but the table has 1\n"
-     "!4:cell A4 holds a number too large for a double: '1e400'\n"
+     "!4:cell A4 holds a number out of range: '1e400'\n"
      "!5:cell A5 has an invalid number '1,5'\n!6:cell A6 has an invalid boolean 'yes'\n"
      "!7:invalid cell reference 'A7A' in row 7\n8:{\"h\":\"h\"}\n"},
     {NULL, NULL, WS("<row r=\"1\"><c t=\"s\"><v>3</v></c></row><row r=\"2\"><c><v>1</v></c></row>"),
@@ -889,6 +889,16 @@ static void test_bad_numbers(void) {
     size_t n = strlen(s);
     const char *out;
     CHECK_INT(xv_number(s, &n, fbuf, &out, NULL), XV_RANGE);
+    static char big[4310]; /* int() takes 4300 digits, leading zeros included */
+    memset(big, '0', 4300);
+    big[4299] = '7';
+    n = 4300;
+    CHECK_INT(xv_number(big, &n, fbuf, &out, NULL), XV_OK);
+    CHECK_STR(out, "7");
+    memset(big, '0', 4301);
+    big[4301] = '\0';
+    n = 4301;
+    CHECK_INT(xv_number(big, &n, fbuf, &out, NULL), XV_RANGE);
 }
 
 typedef struct date_case {
