@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """XLSX benchmark (issue 5): `dsa-ingest scan` of a ~50 MB workbook and of the same data as
 CSV, and openpyxl in read-only mode on the same workbook (the DSA platform's old path: load,
 iterate values, build each row's dict and its canonical JSON), measured in one run.

@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FUZZ_CHECK(cond)                                                                           \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);         \
+            fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond);           \
             abort();                                                                               \
         }                                                                                          \
     } while (0)
@@ -74,8 +74,7 @@ typedef struct fz_in {
 } fz_in;
 
 /* fz_in_init starts a stream over p; the read sizes come from seed. */
-static inline void fz_in_init(fz_in *in, const uint8_t *p, size_t len, int chunked,
-                              uint64_t seed) {
+static inline void fz_in_init(fz_in *in, const uint8_t *p, size_t len, int chunked, uint64_t seed) {
     *in = (fz_in){.p = p, .len = len, .chunked = chunked, .rng = seed};
 }
 
@@ -196,10 +195,10 @@ typedef struct fz_expect {
     size_t max_columns;   /* columns at most (0: not checked) */
     int64_t first_offset; /* records lie within [first_offset, last_offset] */
     int64_t last_offset;
-    int64_t first_row;   /* no record or error numbered below it */
-    size_t max_calls;    /* next() calls before the end: more means no progress */
-    int json_scalars;    /* JSON-kind fields are numbers or booleans (XLSX) */
-    int loose_errors;    /* errors may word their position differently per run */
+    int64_t first_row; /* no record or error numbered below it */
+    size_t max_calls;  /* next() calls before the end: more means no progress */
+    int json_scalars;  /* JSON-kind fields are numbers or booleans (XLSX) */
+    int loose_errors;  /* errors may word their position differently per run */
 } fz_expect;
 
 /* The position a parser has reached, as its records and errors tell. */
@@ -248,7 +247,8 @@ static inline void fz_check_fields(const di_record *r, const fz_expect *x) {
         FUZZ_CHECK(k == DI_VAL_TEXT || k == DI_VAL_NULL || k == DI_VAL_JSON);
         FUZZ_CHECK(k != DI_VAL_NULL || r->lens[i] == 0);
         FUZZ_CHECK(k != DI_VAL_JSON || r->lens[i] > 0);
-        FUZZ_CHECK(k != DI_VAL_JSON || !x->json_scalars || fz_json_scalar(r->fields[i], r->lens[i]));
+        FUZZ_CHECK(k != DI_VAL_JSON || !x->json_scalars ||
+                   fz_json_scalar(r->fields[i], r->lens[i]));
     }
 }
 
@@ -305,6 +305,7 @@ static inline uint64_t fz_drain(di_parser *p, const fz_expect *x) {
         FUZZ_CHECK(calls <= x->max_calls);
         di_record rec;
         di_error err;
+        di_error_clear(&err);
         int rc = di_parser_next(p, &rec, &err);
         FUZZ_CHECK(rc >= -1 && rc <= 1);
         if (rc == 0) {
@@ -326,6 +327,7 @@ static inline uint64_t fz_drain(di_parser *p, const fz_expect *x) {
             continue;
         }
         di_error again;
+        di_error_clear(&again);
         FUZZ_CHECK(di_parser_next(p, &rec, &again) == -1);
         FUZZ_CHECK(again.cls == err.cls && strcmp(again.message, err.message) == 0);
         break;

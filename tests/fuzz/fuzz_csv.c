@@ -53,6 +53,7 @@ static uint64_t run(const di_parse_opts *po, const fz_expect *x, const uint8_t *
     fz_in in;
     fz_in_init(&in, text, len, chunked, seed);
     di_error err;
+    di_error_clear(&err);
     di_parser *p = di_parser_new(po, fz_read, &in, &err);
     if (!p) {
         fz_check_error(&err);

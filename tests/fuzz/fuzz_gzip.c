@@ -45,6 +45,7 @@ static void failed(di_decoder *d, const di_error *err) {
     unsigned char b[16];
     size_t n = 1;
     di_error again;
+    di_error_clear(&again);
     FUZZ_CHECK(di_decoder_read(d, b, sizeof b, &n, &again) == -1 && n == 0);
     FUZZ_CHECK(strcmp(again.message, err->message) == 0);
 }
@@ -60,6 +61,7 @@ static void drain(di_decoder *d, fz_in *in, int64_t out0, size_t budget, run *r)
         }
         size_t cap = read_cap(in, r, budget), got = 1;
         di_error err;
+        di_error_clear(&err);
         int rc = di_decoder_read(d, r->out + r->n, cap, &got, &err);
         if (rc < 0) {
             FUZZ_CHECK(got == 0);
@@ -101,6 +103,7 @@ static void resume(const uint8_t *data, size_t size, const di_decode_point *pt, 
     fz_in_init(&in, data, size, 1, seed);
     in.pos = (size_t)from;
     di_error err;
+    di_error_clear(&err);
     di_decoder *d = di_decoder_open_fn(fz_read, &in, DI_COMP_GZIP, pt, &err);
     FUZZ_CHECK(d != NULL);
     FUZZ_CHECK(di_decoder_in_offset(d) == pt->in_offset);
@@ -122,6 +125,7 @@ static void decode(const uint8_t *data, size_t size, int chunked, uint64_t seed,
     fz_in in;
     fz_in_init(&in, data, size, chunked, seed);
     di_error err;
+    di_error_clear(&err);
     di_decoder *d = di_decoder_open_fn(fz_read, &in, DI_COMP_GZIP, NULL, &err);
     FUZZ_CHECK(d != NULL);
     drain(d, &in, 0, MAX_OUT, r);

@@ -76,8 +76,6 @@ static int part_open(void *ctx, const char *name, di_read_fn *read, void **out, 
         }
         rc = 0;
     }
-    if (rc < 0)
-        fz_check_error(err);
     part_close(b, z);
     return rc;
 }

@@ -49,6 +49,7 @@ static inline void fz_xlsx_opts_init(fz_xlsx_opts *o, uint64_t r, int header, in
 /* fz_xlsx_sheet parses sheet i to its end; returns the digest. */
 static inline uint64_t fz_xlsx_sheet(di_xlsx *wb, size_t i, const fz_xlsx_opts *o) {
     di_error err;
+    di_error_clear(&err);
     uint64_t d = 14695981039346656037ULL;
     di_parser *p = di_xlsx_sheet_parser(wb, i, &o->po, &err);
     if (!p) {
@@ -82,6 +83,7 @@ static inline void fz_xlsx_names(const di_xlsx *wb, size_t n, uint64_t *d) {
 static inline uint64_t fz_xlsx_book(di_part_open_fn open, di_part_close_fn close, void *ctx,
                                     const fz_xlsx_opts *o) {
     di_error err;
+    di_error_clear(&err);
     uint64_t d = 14695981039346656037ULL;
     di_xlsx *wb = di_xlsx_open(open, close, ctx, &o->lim, &err);
     if (!wb) {
