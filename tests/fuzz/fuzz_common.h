@@ -105,11 +105,17 @@ static inline int fz_seek(void *ctx, int64_t offset, di_error *err) {
     return 0;
 }
 
-/* fz_mix adds bytes to a run's digest (FNV-1a, then a separator). */
-static inline void fz_mix(uint64_t *d, const void *p, size_t n) {
+/* fz_mix_stream adds bytes to a run's digest (FNV-1a) with no separator: a
+ * stream's digest does not depend on how it was cut into reads. */
+static inline void fz_mix_stream(uint64_t *d, const void *p, size_t n) {
     const unsigned char *s = p;
     for (size_t i = 0; i < n; i++)
         *d = (*d ^ s[i]) * 1099511628211ULL;
+}
+
+/* fz_mix adds one item to a run's digest: its bytes, then a separator. */
+static inline void fz_mix(uint64_t *d, const void *p, size_t n) {
+    fz_mix_stream(d, p, n);
     *d = (*d ^ 0xFF) * 1099511628211ULL;
 }
 

@@ -45,11 +45,13 @@ static int read_member(di_archive *a, fz_in *in, size_t *total, uint64_t *d) {
             return -1;
         }
         FUZZ_CHECK(n <= cap);
-        fz_mix(d, buf, n);
+        fz_mix_stream(d, buf, n);
         member += n;
         *total += n;
-        if (n == 0 || *total == MAX_OUT)
+        if (n == 0 || *total == MAX_OUT) {
+            fz_mix_int(d, (int64_t)member);
             return 0;
+        }
     }
 }
 
