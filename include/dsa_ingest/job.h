@@ -52,6 +52,7 @@ typedef struct di_import_request {
     long batch_size;         /* 0: the setting */
     long max_errors;         /* bad records skipped (listed as rejects) before the job fails */
     const char *encoding;    /* NULL: UTF-8; else converted with iconv (CSV/TSV) */
+    const char *origin;      /* NULL (CLI); "api": the worker checks every address it dials */
 } di_import_request;
 
 /* di_job_create records a new import job with its dataset (created when

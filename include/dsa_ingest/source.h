@@ -12,6 +12,13 @@
 #include "dsa_ingest/error.h"
 
 typedef struct di_source di_source;
+struct sockaddr;
+
+/* di_addr_check_fn judges an address a network source is about to connect to:
+ * 0 allows it; -1 refuses it, with why filled (a sentence naming the address
+ * and the reason, e.g. "refusing to connect to 169.254.169.254 (link-local):
+ * ..."). It runs on the thread that reads the source. */
+typedef int (*di_addr_check_fn)(void *ctx, const struct sockaddr *sa, char *why, size_t whysz);
 
 typedef struct di_source_opts {
     size_t chunk_size;     /* IMPORT_CHUNK_SIZE: bytes per read / receive buffer */
@@ -21,6 +28,12 @@ typedef struct di_source_opts {
     int stall_s;           /* no byte for this many seconds = stalled connection (default 30) */
     int connect_timeout_s; /* default 15 */
     const char *etag;      /* NULL, or the ETag the object must still have (resume) */
+    /* check_addr, when set, is asked before EVERY connection an http(s) or s3
+     * source makes (each redirect hop, each resume), with the address as
+     * resolved then; a refusal fails the open or read with a config error that
+     * is never retried. NULL (the default): every address is allowed. */
+    di_addr_check_fn check_addr;
+    void *check_ctx; /* borrowed; passed to check_addr */
 } di_source_opts;
 
 /* di_source_opts_default fills the defaults above. */

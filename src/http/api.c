@@ -57,6 +57,7 @@ enum MHD_Result di_api_queue(di_serve *s, di_request *r, struct MHD_Connection *
     di_error_clear(&err);
     req->dataset = r->id;
     req->ref = r->ref;
+    req->origin = "api"; /* the worker checks every address it dials for this job */
     if (!valid_ref(r->ref) || !valid_ref(r->id))
         return di_serve_error(s, r, c, 400, "dataset and ref names must be printable text");
     if (check_choices(req, why, sizeof why))

@@ -62,6 +62,7 @@ static char *run_parameters(const di_s3_object *o, const di_event_rule *rule, co
     cJSON_AddStringToObject(rp, "format", rule->format ? rule->format : "auto");
     cJSON_AddStringToObject(rp, "compression", rule->compression ? rule->compression : "auto");
     cJSON_AddStringToObject(rp, "filename", slash ? slash + 1 : o->key);
+    cJSON_AddStringToObject(rp, "origin", "event"); /* the worker checks every address */
     cJSON *opts = cJSON_AddObjectToObject(rp, "options");
     cJSON_AddBoolToObject(opts, "header", 1);
     cJSON_AddNumberToObject(opts, "max_errors", 0);

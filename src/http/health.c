@@ -1,9 +1,11 @@
 /* health.c - /healthz, /readyz and /metrics for workers, on libmicrohttpd's
  * own polling thread. Answers are small and made per request; nothing here
- * touches the job runner's state beyond reading atomic counters. */
+ * touches the job runner's state beyond reading atomic counters and a copy of
+ * the metrics registry (util/metrics.h: durations, retries, errors, S3). */
 #include "dsa_ingest/http.h"
 #include "dsa_ingest/sink.h"
 #include "http/respond.h"
+#include "util/metrics.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -35,30 +37,47 @@ static long long load(const int64_t *v) {
     return (long long)__atomic_load_n(v, __ATOMIC_RELAXED);
 }
 
-/* metrics renders the Prometheus text exposition of the worker's counters. */
-static void metrics(const di_worker_stats *s, char *out, size_t outsz) {
-    snprintf(out, outsz,
-             "# HELP dsa_ingest_jobs_total Import jobs this worker finished, by outcome.\n"
-             "# TYPE dsa_ingest_jobs_total counter\n"
-             "dsa_ingest_jobs_total{outcome=\"completed\"} %lld\n"
-             "dsa_ingest_jobs_total{outcome=\"failed\"} %lld\n"
-             "dsa_ingest_jobs_total{outcome=\"handed_back\"} %lld\n"
-             "dsa_ingest_jobs_total{outcome=\"lost\"} %lld\n"
-             "# HELP dsa_ingest_jobs_active Import jobs running in this worker now.\n"
-             "# TYPE dsa_ingest_jobs_active gauge\n"
-             "dsa_ingest_jobs_active %lld\n"
-             "# HELP dsa_ingest_rows_imported_total Rows committed by finished jobs.\n"
-             "# TYPE dsa_ingest_rows_imported_total counter\n"
-             "dsa_ingest_rows_imported_total %lld\n"
-             "# HELP dsa_ingest_bytes_read_total Object bytes read by finished jobs.\n"
-             "# TYPE dsa_ingest_bytes_read_total counter\n"
-             "dsa_ingest_bytes_read_total %lld\n"
-             "# HELP dsa_ingest_empty_claims_total Queue polls that found no claimable job.\n"
-             "# TYPE dsa_ingest_empty_claims_total counter\n"
-             "dsa_ingest_empty_claims_total %lld\n",
-             load(&s->jobs_completed), load(&s->jobs_failed), load(&s->jobs_handed_back),
-             load(&s->jobs_lost), load(&s->active), load(&s->rows), load(&s->bytes),
-             load(&s->claims_empty));
+#define METRICS_MAX (256 * 1024)
+
+/* worker_counters renders the slots' own counters. */
+static int worker_counters(const di_worker_stats *s, di_buf *b) {
+    return di_buf_printf(
+        b,
+        "# HELP dsa_ingest_jobs_total Import jobs this worker finished, by outcome.\n"
+        "# TYPE dsa_ingest_jobs_total counter\n"
+        "dsa_ingest_jobs_total{outcome=\"completed\"} %lld\n"
+        "dsa_ingest_jobs_total{outcome=\"failed\"} %lld\n"
+        "dsa_ingest_jobs_total{outcome=\"handed_back\"} %lld\n"
+        "dsa_ingest_jobs_total{outcome=\"lost\"} %lld\n"
+        "# HELP dsa_ingest_jobs_active Import jobs running in this worker now.\n"
+        "# TYPE dsa_ingest_jobs_active gauge\n"
+        "dsa_ingest_jobs_active %lld\n"
+        "# HELP dsa_ingest_rows_imported_total Rows committed by finished jobs.\n"
+        "# TYPE dsa_ingest_rows_imported_total counter\n"
+        "dsa_ingest_rows_imported_total %lld\n"
+        "# HELP dsa_ingest_bytes_read_total Object bytes read by finished jobs.\n"
+        "# TYPE dsa_ingest_bytes_read_total counter\n"
+        "dsa_ingest_bytes_read_total %lld\n"
+        "# HELP dsa_ingest_empty_claims_total Queue polls that found no claimable job.\n"
+        "# TYPE dsa_ingest_empty_claims_total counter\n"
+        "dsa_ingest_empty_claims_total %lld\n",
+        load(&s->jobs_completed), load(&s->jobs_failed), load(&s->jobs_handed_back),
+        load(&s->jobs_lost), load(&s->active), load(&s->rows), load(&s->bytes),
+        load(&s->claims_empty));
+}
+
+/* answer_metrics renders the Prometheus text exposition: the slots' counters,
+ * then the registry's histograms and counters. */
+static enum MHD_Result answer_metrics(struct MHD_Connection *c, const di_worker_stats *s) {
+    di_buf b;
+    di_buf_init(&b, METRICS_MAX);
+    enum MHD_Result ok;
+    if (worker_counters(s, &b) || di_metrics_render(&b))
+        ok = di_http_answer(c, 500, "text/plain", "metrics too large\n");
+    else
+        ok = di_http_answer(c, 200, "text/plain; version=0.0.4", b.data);
+    di_buf_cleanup(&b);
+    return ok;
 }
 
 /* route answers the three GET routes; anything else is 404 or 405. */
@@ -72,11 +91,8 @@ static enum MHD_Result route(void *cls, struct MHD_Connection *c, const char *ur
         return di_http_answer(c, 200, "text/plain", "ok\n");
     if (strcmp(url, "/readyz") == 0)
         return di_http_readyz(c, h->conninfo, NULL);
-    if (strcmp(url, "/metrics") == 0) {
-        char body[4096];
-        metrics(h->stats, body, sizeof body);
-        return di_http_answer(c, 200, "text/plain; version=0.0.4", body);
-    }
+    if (strcmp(url, "/metrics") == 0)
+        return answer_metrics(c, h->stats);
     return di_http_answer(c, 404, "text/plain", "not found\n");
 }
 

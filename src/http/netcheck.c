@@ -227,6 +227,31 @@ const char *di_addr_refused(const di_netpolicy *p, const struct sockaddr *sa) {
     return why;
 }
 
+/* addr_text writes an address's numeric form ("?" when it is not IP). */
+static void addr_text(const struct sockaddr *sa, char *out, size_t outsz) {
+    const void *raw = sa->sa_family == AF_INET
+                          ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
+                          : (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+    if ((sa->sa_family != AF_INET && sa->sa_family != AF_INET6) ||
+        !inet_ntop(sa->sa_family, raw, out, (socklen_t)outsz))
+        snprintf(out, outsz, "?");
+}
+
+/* di_netcheck_addr words a refusal the way the API's check does. */
+int di_netcheck_addr(const di_netpolicy *p, const char *who, const struct sockaddr *sa, char *why,
+                     size_t whysz) {
+    const char *cls = di_addr_refused(p, sa);
+    if (!cls)
+        return 0;
+    char ip[INET6_ADDRSTRLEN];
+    addr_text(sa, ip, sizeof ip);
+    snprintf(why, whysz,
+             "refusing to connect to %s (%s): not allowed for %s (allow the network with "
+             "DSA_INGEST_ALLOWED_NETWORKS)",
+             ip, cls, who);
+    return -1;
+}
+
 /* check_addresses resolves host and refuses it when any address is refused. */
 static int check_addresses(const di_netpolicy *p, const char *host, di_error *err) {
     struct addrinfo hints, *res = NULL;
@@ -242,11 +267,8 @@ static int check_addresses(const di_netpolicy *p, const char *host, di_error *er
         const char *why = di_addr_refused(p, ai->ai_addr);
         if (!why)
             continue;
-        char ip[INET6_ADDRSTRLEN] = "?";
-        const void *raw = ai->ai_family == AF_INET
-                              ? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
-                              : (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
-        inet_ntop(ai->ai_family, raw, ip, sizeof ip);
+        char ip[INET6_ADDRSTRLEN];
+        addr_text(ai->ai_addr, ip, sizeof ip);
         refused = di_error_set(err, DI_ERR_CONFIG,
                                "source host %s resolves to %s, a %s address: refused (allow it "
                                "with DSA_INGEST_ALLOWED_NETWORKS)",

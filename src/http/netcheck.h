@@ -1,11 +1,15 @@
-/* netcheck.h - private to src/http/: is a source URL one the service may queue?
+/* netcheck.h - private to src/http/ and the job runner: is a source URL one
+ * the service may queue, and may a worker connect to this address for it?
  *
  * A URL submitted through the API or by an S3 event must never turn a worker
  * into a proxy into the cluster. The policy allows schemes, S3 buckets and
  * hosts from settings, refuses file:// and plain paths always, and refuses a
  * host when any address it resolves to is loopback, link-local (instance
  * metadata), private, unspecified or multicast, unless the address is inside a
- * network the operator allowed (tests on 127.0.0.1 opt in that way).
+ * network the operator allowed (tests on 127.0.0.1 opt in that way). The
+ * runner applies the address half again at connect time (di_netcheck_addr),
+ * for jobs queued through the API or by events: redirects and a name that
+ * resolves differently by then are judged on the address actually dialled.
  *
  * Lists are comma-separated text, borrowed for the policy's life. */
 #ifndef DI_HTTP_NETCHECK_H
@@ -52,6 +56,13 @@ int di_list_has(const char *list, const char *item);
 /* di_addr_refused says why an address may not be fetched ("loopback",
  * "link-local", "private", …) or returns NULL when it is public or allowed. */
 const char *di_addr_refused(const di_netpolicy *p, const struct sockaddr *sa);
+
+/* di_netcheck_addr judges one address for a job queued by `who` (e.g. "jobs
+ * submitted through the API"): 0 when allowed, else -1 with why filled as
+ * "refusing to connect to 169.254.169.254 (link-local): not allowed for …".
+ * Its shape fits di_source_opts.check_addr once wrapped with the policy. */
+int di_netcheck_addr(const di_netpolicy *p, const char *who, const struct sockaddr *sa, char *why,
+                     size_t whysz);
 
 /* di_netcheck_url applies the policy to url: scheme, bucket or host, and for
  * http(s) every address the host resolves to. A refusal is a config error

@@ -32,6 +32,7 @@ static int parse_params(di_job_row *j, di_error *err) {
     copy_str(rp, "mode", "snapshot", j->mode, sizeof j->mode);
     copy_str(rp, "format", "auto", j->format, sizeof j->format);
     copy_str(rp, "compression", "auto", j->compression, sizeof j->compression);
+    copy_str(rp, "origin", "", j->origin, sizeof j->origin);
     const cJSON *o = cJSON_GetObjectItemCaseSensitive(rp, "options");
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "delimiter");
     j->delimiter = cJSON_IsString(d) && d->valuestring[0] ? d->valuestring[0] : 0;

@@ -24,6 +24,7 @@ typedef struct di_job_row {
     long batch_size;      /* 0: the setting */
     long max_errors;      /* options.max_errors */
     char encoding[32];    /* options.encoding, "" = UTF-8 */
+    char origin[16];      /* who queued it: "api", "event"; "" = CLI or by hand */
     char *run_parameters; /* the whole JSON (owned) */
     char *output_summary; /* JSON or NULL (owned) */
     char error_message[1024];

@@ -73,6 +73,8 @@ static char *request_json(const di_import_request *req) {
     cJSON_AddStringToObject(rp, "format", req->format ? req->format : "auto");
     cJSON_AddStringToObject(rp, "compression", req->compression ? req->compression : "auto");
     cJSON_AddStringToObject(rp, "filename", filename);
+    if (req->origin)
+        cJSON_AddStringToObject(rp, "origin", req->origin);
     cJSON *o = cJSON_AddObjectToObject(rp, "options");
     if (req->delimiter) {
         char d[2] = {req->delimiter, 0};

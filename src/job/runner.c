@@ -2,7 +2,9 @@
  * job's checkpoint, stacks decoder, parser and row encoder on it, and commits
  * batches, each with the checkpoint that lets a killed job resume exactly
  * there. Transient failures reload the checkpoint and go on; input errors fail
- * the job and remove its partial commit. */
+ * the job and remove its partial commit. A job queued through the API or by
+ * an event has its source's every connection checked against the API's
+ * address policy (it names a URL someone outside the cluster chose). */
 #include "dsa_ingest/decode.h"
 #include "dsa_ingest/job.h"
 #include "dsa_ingest/parse.h"
@@ -13,6 +15,8 @@
 #include "job/checkpoint.h"
 #include "job/heartbeat.h"
 #include "job/queue.h"
+#include "http/netcheck.h"
+#include "util/metrics.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -23,6 +27,12 @@
 #include <unistd.h>
 
 #define ROW_JSON_MAX ((size_t)1 << 30)
+
+/* The address check of a job whose source came from outside (see guard_source). */
+typedef struct addr_guard {
+    di_netpolicy net;
+    char who[64]; /* "jobs submitted through the API", for the refusal */
+} addr_guard;
 
 typedef struct run {
     const di_settings *s;
@@ -41,6 +51,7 @@ typedef struct run {
     int warned_rewind;
     struct timespec t0;
     di_heartbeat hb;
+    addr_guard guard; /* borrowed by the source while it is open */
 } run;
 
 /* now_s is a monotonic clock in seconds. */
@@ -89,11 +100,41 @@ static int reader_options(const run *r, di_reader_opts *o, di_error *err) {
     return 0;
 }
 
+/* guard_addr is the sources' check_addr: the API's address policy, applied
+ * to the address actually dialled. */
+static int guard_addr(void *ctx, const struct sockaddr *sa, char *why, size_t whysz) {
+    const addr_guard *g = ctx;
+    return di_netcheck_addr(&g->net, g->who, sa, why, whysz);
+}
+
+/* guard_source turns the address check on for a job queued through the API
+ * or by an event (any origin, in fact: only the CLI and hand-inserted rows
+ * have none). The API checked the source's addresses when it queued the job,
+ * but the source resolves the name again and follows redirects; the worker
+ * allows what serve allows, from the same DSA_INGEST_ALLOWED_NETWORKS. */
+static int guard_source(run *r, di_source_opts *o, di_error *err) {
+    const char *origin = r->job.origin;
+    if (!origin[0])
+        return 0;
+    if (di_netpolicy_init(&r->guard.net, NULL, NULL, NULL, getenv("DSA_INGEST_ALLOWED_NETWORKS"),
+                          err))
+        return -1;
+    if (strcmp(origin, "api") == 0)
+        snprintf(r->guard.who, sizeof r->guard.who, "jobs submitted through the API");
+    else if (strcmp(origin, "event") == 0)
+        snprintf(r->guard.who, sizeof r->guard.who, "jobs queued by S3 events");
+    else
+        snprintf(r->guard.who, sizeof r->guard.who, "jobs of origin \"%.16s\"", origin);
+    o->check_addr = guard_addr;
+    o->check_ctx = &r->guard;
+    return 0;
+}
+
 /* open_pipeline opens the reader at the checkpoint and pins the object's
  * identity the first time. */
 static int open_pipeline(run *r, di_error *err) {
     di_reader_opts o;
-    if (reader_options(r, &o, err))
+    if (reader_options(r, &o, err) || guard_source(r, &o.source, err))
         return -1;
     int resume = r->cp.pos.row_number > 0;
     r->reader = di_reader_open(&o, resume ? &r->cp.pos : NULL, err);
@@ -195,10 +236,12 @@ static int flush(run *r, int64_t next, di_error *err) {
     if (!progress)
         return di_error_set(err, DI_ERR_INTERNAL, "out of memory");
     di_batch_job bj = {r->job.id, r->cp.commit_id, r->hooks->owner, r->s->lease_s};
+    double t = now_s();
     int rc = di_batch_commit(&r->pg, &r->batch, &bj, progress, err);
     free(progress);
     if (rc)
         return -1;
+    di_metrics_batch(now_s() - t);
     if (r->cp.batches % r->s->progress_interval == 0)
         run_log(r, "%lld rows, %lld bytes read", (long long)r->cp.rows,
                 (long long)r->cp.bytes_read);
@@ -484,6 +527,8 @@ static void run_cleanup(run *r) {
     di_batch_cleanup(&r->batch);
 }
 
+/* di_job_run: attempts until done, a permanent error or db_retries spent;
+ * then settles the job and records the run's duration and error class. */
 int di_job_run(const char *conninfo, const char *job_id, const di_settings *s,
                const di_job_hooks *hooks, di_job_result *res, di_error *err) {
     run r;
@@ -505,6 +550,7 @@ int di_job_run(const char *conninfo, const char *job_id, const di_settings *s,
             i >= s->db_retries)
             break;
         run_log(&r, "transient failure, resuming from the last checkpoint: %s", err->message);
+        di_metrics_retry(DI_RETRY_JOB);
         close_pipeline(&r);
         di_pg_close(&r.pg);
         backoff_sleep(&r, i);
@@ -514,6 +560,9 @@ int di_job_run(const char *conninfo, const char *job_id, const di_settings *s,
     if (rc < 0)
         snprintf(res->status, sizeof res->status, "%s", settle(&r, conninfo, err));
     res->elapsed_s = now_s() - ((double)r.t0.tv_sec + (double)r.t0.tv_nsec / 1e9);
+    di_metrics_job(res->elapsed_s);
+    if (rc < 0 && err->code != DI_CODE_INTERRUPTED)
+        di_metrics_error(err->cls);
     run_cleanup(&r);
     if (rc < 0 && err->code == DI_CODE_INTERRUPTED)
         return 1;

@@ -668,7 +668,7 @@ size_t di_canon_members(di_canon *c, const cJSON *obj, size_t *first) {
     *first = c->nref;
     if (f == (size_t)-1)
         return (size_t)-1;
-    di_canon_ref *r = c->ref + f;
+    di_canon_ref *r = c->ref ? c->ref + f : NULL; /* no member pushed yet: NULL + 0 is UB */
     size_t n = c->nref - f, kept = 0;
     sort_refs(r, n);
     for (size_t j = 0; j < n; j++) {

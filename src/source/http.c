@@ -3,14 +3,18 @@
  * when it is full; read() drains it and unpauses (backpressure, no allocation
  * per read). A dropped, stalled or truncated transfer, 408, 429 and 5xx are
  * resumed from the current byte with `Range` + `If-Match`, after a jittered
- * exponential backoff; a changed ETag is a permanent input error. */
+ * exponential backoff; a changed ETag is a permanent input error. With an
+ * address check in the options, every connection (each redirect hop, each
+ * resume) is judged on the address curl resolved, just before it connects. */
 #include "source/http.h"
+#include "util/metrics.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,6 +48,7 @@ typedef struct http_source {
     int has_cr;
     int64_t cr_start, cr_total; /* Content-Range; -1 for '*' */
     di_error verdict;           /* why the response was refused, if it was */
+    di_error refused;           /* why opts.check_addr refused a connection, if it did */
     char body[1024];            /* the start of an error response */
     size_t body_len;
     /* retries: the current streak of failures without progress */
@@ -225,9 +230,14 @@ static void judge(http_source *h) {
     if (h->judged)
         return;
     h->judged = 1;
-    if (!h->got_status)
+    if (!h->got_status) {
+        if (h->hooks.on_status)
+            h->hooks.on_status(h->hooks.ctx, 0);
         return; /* no response at all: the curl result says why */
+    }
     curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &h->status);
+    if (h->hooks.on_status)
+        h->hooks.on_status(h->hooks.ctx, h->status);
     if (h->status == 200 || h->status == 206)
         accept_body(h);
     else
@@ -348,6 +358,44 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud) {
     return h->ok ? keep_body(h, p, n) : 0;
 }
 
+/* connecting_host names the host curl is connecting to now: the effective
+ * URL's (a redirect hop's, after a redirect), without userinfo or query. */
+static void connecting_host(http_source *h, char *out, size_t outsz) {
+    char *url = NULL;
+    out[0] = '\0';
+    if (curl_easy_getinfo(h->easy, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK || !url)
+        return;
+    const char *a = strstr(url, "://");
+    a = a ? a + 3 : url;
+    size_t n = strcspn(a, "/?#");
+    for (size_t i = n; i > 0; i--)
+        if (a[i - 1] == '@') { /* userinfo ends at the last '@' */
+            a += i;
+            n -= i;
+            break;
+        }
+    snprintf(out, outsz, "%.*s", (int)n, a);
+}
+
+/* on_open_socket is curl's CURLOPT_OPENSOCKETFUNCTION: it sees every address
+ * just before curl connects to it, so the check covers redirects and a name
+ * that resolves differently now than when the job was submitted (DNS
+ * rebinding). A refusal is kept for classify_end: curl itself only reports
+ * that it could not connect, which would be retried. */
+static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a) {
+    http_source *h = ud;
+    char why[512], host[300];
+    if (h->opts.check_addr(h->opts.check_ctx, &a->addr, why, sizeof why) != 0) {
+        if (h->refused.cls == DI_ERR_NONE) {
+            connecting_host(h, host, sizeof host);
+            di_error_set(&h->refused, DI_ERR_CONFIG, "%s (host %s): %s", why, host[0] ? host : "?",
+                         h->base.display);
+        }
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
 /* setup_easy sets the options every request shares (see the brief in DESIGN §5). */
 static int setup_easy(http_source *h) {
     CURL *e = h->easy;
@@ -372,6 +420,10 @@ static int setup_easy(http_source *h) {
     SET(CURLOPT_FOLLOWLOCATION, 1L);
     SET(CURLOPT_MAXREDIRS, 5L);
     SET(CURLOPT_USERAGENT, HTTP_USER_AGENT);
+    if (h->opts.check_addr) {
+        SET(CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+        SET(CURLOPT_OPENSOCKETDATA, h);
+    }
 #undef SET
     return rc == CURLE_OK ? 0 : -1;
 }
@@ -410,6 +462,7 @@ static void reset_request(http_source *h) {
     h->body_len = 0;
     h->errbuf[0] = '\0';
     di_error_clear(&h->verdict);
+    di_error_clear(&h->refused);
 }
 
 /* start_request sends the next GET from h->wire. A transient failure of the
@@ -477,6 +530,10 @@ static int drive(http_source *h, di_error *err) {
  * object, 1 retry (reason filled), -1 a permanent failure (err filled). */
 static int classify_end(http_source *h, char *reason, size_t rsz, di_error *err) {
     judge(h);
+    if (h->refused.cls != DI_ERR_NONE && h->result != CURLE_OK) {
+        *err = h->refused; /* the address was refused: never retried */
+        return -1;
+    }
     if (h->verdict.cls == DI_ERR_NONE && h->bad_status)
         status_verdict(h);
     if (h->verdict.cls == DI_ERR_TRANSIENT) {
@@ -524,6 +581,7 @@ static int backoff(http_source *h, const char *reason, di_error *err) {
         wait = h->opts.retry_max_s - spent;
     sleep_s(wait);
     h->base.stats.retries++;
+    di_metrics_retry(DI_RETRY_SOURCE);
     return 0;
 }
 

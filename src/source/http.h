@@ -23,6 +23,9 @@ struct di_http_hooks {
      * di_error_set (DI_ERR_TRANSIENT: retry, err's message is the reason). */
     di_class (*map_status)(void *ctx, long status, const char *body, di_error *err);
     void (*free_ctx)(void *ctx);
+    /* on_status sees the final status of every request once, 0 when the
+     * request got no response at all (for metrics). */
+    void (*on_status)(void *ctx, long status);
 };
 
 /* di_http_open_ex opens url (which may carry secrets: it is never printed) at

@@ -13,6 +13,7 @@
 
 #include "source/aws_credentials.h"
 #include "source/http.h"
+#include "util/metrics.h"
 
 #define S3_URL_MAX 8192
 
@@ -371,6 +372,11 @@ static void s3_free(void *vctx) {
     free(c);
 }
 
+/* s3_on_status counts every GET by its status for /metrics (0: no response). */
+static void s3_on_status(void *vctx, long status) {
+    di_metrics_s3_request(status);
+}
+
 /* s3_setup parses the URL, resolves the credentials and builds the request
  * URL into url; the context is complete when it returns 0. */
 static int s3_setup(s3_ctx *c, const char *src, char *url, size_t urlsz, di_error *err) {
@@ -407,7 +413,7 @@ di_source *di_s3_open(const char *src, int64_t offset, const di_source_opts *o, 
     if (s3_setup(c, src, url, S3_URL_MAX, err) != 0) {
         s3_free(c);
     } else {
-        struct di_http_hooks hooks = {c, s3_prepare, s3_map_status, s3_free};
+        struct di_http_hooks hooks = {c, s3_prepare, s3_map_status, s3_free, s3_on_status};
         memcpy(display, c->display, sizeof display);
         s = di_http_open_ex(url, display, offset, o, &hooks, err);
     }

@@ -20,6 +20,8 @@ void di_source_opts_default(di_source_opts *o) {
     o->stall_s = 30;
     o->connect_timeout_s = 15;
     o->etag = NULL;
+    o->check_addr = NULL;
+    o->check_ctx = NULL;
 }
 
 /* di_source_base_init gives every kind the same starting state. */

@@ -16,6 +16,7 @@ unmatched one is counted and not queued; an SNS confirmation is fetched only fro
 host; /metrics parses as Prometheus text (strictly, and with promtool when installed).
 """
 import http.client
+import http.server
 import json
 import os
 import re
@@ -167,10 +168,13 @@ def serve(start_serve):
 
 @pytest.fixture
 def worker(migrated):
-    def start(extra_env=None):
-        env = {"IMPORT_POLL_INTERVAL": "1", "IMPORT_BATCH_SIZE": "500"}
+    """worker(env, args) starts a worker; like serve it allows 127.0.0.1/32, since it checks
+    every address it connects to for jobs from the API and events."""
+    def start(extra_env=None, args=()):
+        env = {"IMPORT_POLL_INTERVAL": "1", "IMPORT_BATCH_SIZE": "500",
+               "DSA_INGEST_ALLOWED_NETWORKS": "127.0.0.1/32"}
         env.update(extra_env or {})
-        return migrated.start("worker", "--concurrency", "2", env=env)
+        return migrated.start("worker", "--concurrency", "2", *args, env=env)
     return start
 
 
@@ -398,6 +402,90 @@ def test_private_and_local_sources_are_refused_by_default(start_serve, db, store
     assert code == 400 and "bucket secrets is not allowed" in err["error"]
 
 
+class _Redirector(http.server.BaseHTTPRequestHandler):
+    """_Redirector answers every GET with a 302 to the server's `location`."""
+
+    def do_GET(self):
+        self.server.hits += 1
+        self.send_response(302)
+        self.send_header("Location", self.server.location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+class _Files(http.server.BaseHTTPRequestHandler):
+    """_Files serves the server's `data` at any path and counts the requests."""
+
+    def do_GET(self):
+        self.server.hits += 1
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.server.data)))
+        self.end_headers()
+        self.wfile.write(self.server.data)
+
+    def log_message(self, *args):
+        pass
+
+
+def tiny_server(handler, host, **attrs):
+    """tiny_server serves handler on host (any port) in a thread; attrs go on the server."""
+    srv = http.server.ThreadingHTTPServer((host, 0), handler)
+    srv.hits = 0
+    for k, v in attrs.items():
+        setattr(srv, k, v)
+    threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+    return srv
+
+
+def test_worker_checks_every_address_it_connects_to(serve, worker, migrated, db, store):
+    """SSRF at fetch time: serve accepts http://127.0.0.1:P/ (127.0.0.1/32 is allowed), but the
+    answer redirects to 127.0.0.2 — loopback too, and NOT allowed. The worker refuses to connect
+    there (never even dials it), fails the job at once with the reason, and keeps no rows; the
+    same URL imported from the CLI (no origin) follows the redirect. A worker that allows less
+    than serve did (a name resolving elsewhere by fetch time: DNS rebinding) refuses as well."""
+    data = small_csv(40, seed=5)
+    files = tiny_server(_Files, "127.0.0.2", data=data)
+    redirect = tiny_server(_Redirector, "127.0.0.1",
+                           location="http://127.0.0.2:%d/r.csv" % files.server_address[1])
+    try:
+        url = "http://127.0.0.1:%d/r.csv" % redirect.server_address[1]
+        code, body = serve.json("POST", "/datasets/ssrf/refs/main/import", {"source": url})
+        assert code == 202, body
+        w = worker()
+        job = serve.wait_job(body["job_id"], procs=(serve.proc, w))
+        assert job["status"] == "failed", job
+        assert job["run_parameters"]["origin"] == "api"
+        assert ("refusing to connect to 127.0.0.2 (loopback): not allowed for jobs submitted "
+                "through the API") in job["error_message"], job["error_message"]
+        assert "(host 127.0.0.2:%d)" % files.server_address[1] in job["error_message"]
+        assert job["attempts"] == 1, "a refused address was retried: %r" % job
+        assert redirect.hits == 1 and files.hits == 0
+        assert db.scalar("SELECT count(*) FROM dsa_core.commit_rows") == 0
+        w.signal(signal.SIGTERM)
+        assert w.wait(timeout=30).code == 0
+        # the CLI's jobs have no origin: the same redirect is followed
+        res = migrated.run("import", url, "--dataset", "cli", timeout=60)
+        assert res.code == 0, res.stderr[-2000:]
+        assert files.hits == 1
+        assert db.scalar("SELECT count(*) FROM dsa_core.commit_rows") == 40
+        # a worker that allows nothing refuses even the address serve accepted
+        store.put("direct.csv", data)
+        code, body = serve.json("POST", "/datasets/ssrf/refs/main/import",
+                                {"source": store.url("direct.csv")})
+        assert code == 202, body
+        strict = worker({"DSA_INGEST_ALLOWED_NETWORKS": ""})
+        job = serve.wait_job(body["job_id"], procs=(serve.proc, strict))
+        assert job["status"] == "failed", job
+        assert "refusing to connect to 127.0.0.1 (loopback)" in job["error_message"], job
+        assert store.requests("direct.csv") == []
+    finally:
+        redirect.shutdown()
+        files.shutdown()
+
+
 # -- 3. live progress ----------------------------------------------------------------------
 
 class SseReader:
@@ -522,7 +610,8 @@ def sns_envelope(message):
 
 def test_s3_events_queue_one_job_each_even_when_redelivered(start_serve, worker, db, s3, store):
     api = start_serve()
-    w = worker(s3_env(s3))
+    wport = free_port()
+    w = worker(s3_env(s3), args=("--listen", "127.0.0.1:%d" % wport))
     shapes = {  # key as stored → (envelope, key as the event spells it)
         "incoming/plain one.csv": lambda k, e: records_event(k.replace(" ", "+"), e),
         "incoming/bridge+two.csv": lambda k, e: eventbridge_event(k.replace("+", "%2B"), e),
@@ -568,6 +657,13 @@ def test_s3_events_queue_one_job_each_even_when_redelivered(start_serve, worker,
     assert 'dsa_ingest_events_total{outcome="duplicate"} 4' in text
     assert 'dsa_ingest_events_total{outcome="unmatched"} 1' in text
     assert 'dsa_ingest_events_total{outcome="ignored"} 1' in text
+    # the worker counted its S3 GETs by status (the first GET of an object is a 200)
+    code, _, data = Api(wport, w).request("GET", "/metrics", token=None)
+    assert code == 200
+    families = parse_exposition(data.decode())
+    assert families["dsa_ingest_s3_requests_total"] == "counter"
+    ok = re.search(r'^dsa_ingest_s3_requests_total\{code="200"\} (\d+)$', data.decode(), re.M)
+    assert ok and int(ok.group(1)) >= 4, data.decode()
 
 
 def test_sns_subscription_confirmed_only_for_allowed_hosts(start_serve, store, db):
@@ -743,7 +839,8 @@ def test_sqs_messages_queue_jobs_and_are_deleted_only_after_commit(migrated, db,
         fake.send("not json at all")
         fake.send(json.dumps(records_event("elsewhere/x.csv", "e0")))
         env = s3_env(s3)
-        env.update({"DSA_INGEST_SQS_WAIT_SECONDS": "1", "IMPORT_POLL_INTERVAL": "1"})
+        env.update({"DSA_INGEST_SQS_WAIT_SECONDS": "1", "IMPORT_POLL_INTERVAL": "1",
+                    "DSA_INGEST_ALLOWED_NETWORKS": "127.0.0.1/32"})
         w = migrated.start("worker", "--concurrency", "1", "--sqs-queue-url", fake.queue_url,
                            "--event-rules", rules_file, env=env)
         wait_until("every message deleted", lambda: fake.pending() == [], 30, procs=(w,))

@@ -665,6 +665,26 @@ def test_hand_inserted_row_is_picked_up_by_notify_and_health_routes(migrated, db
         == len(src.plain)
     assert _metric(metrics, "dsa_ingest_empty_claims_total") >= 1
     assert "# TYPE dsa_ingest_jobs_total counter" in metrics
+    # the registry's series: one batch transaction per batch, one run, nothing retried or failed
+    batches = job["output_summary"]["batches"]
+    assert _metric(metrics, "dsa_ingest_batch_duration_seconds_count") == batches >= 1
+    assert _metric(metrics, 'dsa_ingest_batch_duration_seconds_bucket{le="+Inf"}') == batches
+    assert _metric(metrics, "dsa_ingest_batch_duration_seconds_sum") > 0
+    assert _metric(metrics, "dsa_ingest_job_run_duration_seconds_count") == 1
+    assert _metric(metrics, 'dsa_ingest_job_run_duration_seconds_bucket{le="+Inf"}') == 1
+    buckets = [float(v) for v in re.findall(
+        r'^dsa_ingest_batch_duration_seconds_bucket\{le="[^"]+"\} (\d+)$', metrics, re.M)]
+    assert len(buckets) > 2 and buckets == sorted(buckets), "not cumulative: %r" % buckets
+    for stage in ("source", "job"):
+        assert _metric(metrics, 'dsa_ingest_retries_total{stage="%s"}' % stage) == 0
+    for cls in ("input", "config", "transient", "internal"):
+        assert _metric(metrics, 'dsa_ingest_errors_total{class="%s"}' % cls) == 0
+    for family, kind in (("dsa_ingest_batch_duration_seconds", "histogram"),
+                         ("dsa_ingest_job_run_duration_seconds", "histogram"),
+                         ("dsa_ingest_retries_total", "counter"),
+                         ("dsa_ingest_errors_total", "counter"),
+                         ("dsa_ingest_s3_requests_total", "counter")):
+        assert "# TYPE %s %s\n" % (family, kind) in metrics and "# HELP %s " % family in metrics
     assert _http_get(base + "/nope")[0] == 404
 
     # /readyz follows the schema: an unmigrated database is not ready, and says why.
@@ -678,6 +698,17 @@ def test_hand_inserted_row_is_picked_up_by_notify_and_health_routes(migrated, db
         db.query("INSERT INTO dsa_ingest.schema_migrations (%s) VALUES (%s)" % (
             ", ".join(cols), ", ".join(["%s"] * len(cols))), [saved[c] for c in cols])
     assert _http_get(base + "/readyz")[0] == 200
+
+    # a job whose object is missing fails at once: one config error, one more run
+    missing = jobqueue.enqueue(db, ds, store.url("absent.csv"), batch_size=BATCH)
+    failed = jobqueue.wait_status(db, missing, ("completed", "failed"), timeout=30, bg=(w,))
+    assert failed["status"] == "failed" and "HTTP 404" in failed["error_message"], failed
+    metrics = wait_until("the failed job in /metrics", lambda: (lambda t: t if re.search(
+        r'^dsa_ingest_errors_total\{class="config"\} 1$', t, re.M) else None)(
+        _http_get(base + "/metrics")[1]), 10, bg=(w,))
+    assert _metric(metrics, "dsa_ingest_job_run_duration_seconds_count") == 2
+    assert _metric(metrics, 'dsa_ingest_errors_total{class="input"}') == 0
+    assert _metric(metrics, 'dsa_ingest_retries_total{stage="source"}') == 0
     w.signal(signal.SIGTERM)
     wait_exit(w, 15)
 

@@ -292,6 +292,39 @@ static void test_addresses(void) {
     CHECK_INT(di_netpolicy_init(&p, "s3,file", NULL, NULL, NULL, &err), -1);
 }
 
+/* test_connect_check: di_netcheck_addr (the worker's check at connect time)
+ * words a refusal with the address, its class and who the rule is for. */
+static void test_connect_check(void) {
+    di_netpolicy p;
+    di_error err;
+    char why[300];
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    CHECK_INT(di_netpolicy_init(&p, NULL, NULL, NULL, "127.0.0.1/32", &err), 0);
+    static const struct {
+        const char *ip, *want; /* want: the message, or NULL when allowed */
+    } table[] = {
+        {"127.0.0.1", NULL},
+        {"1.1.1.1", NULL},
+        {"127.0.0.2", "refusing to connect to 127.0.0.2 (loopback): not allowed for jobs "
+                      "submitted through the API (allow the network with "
+                      "DSA_INGEST_ALLOWED_NETWORKS)"},
+        {"169.254.169.254", "refusing to connect to 169.254.169.254 (link-local): not allowed "
+                            "for jobs submitted through the API (allow the network with "
+                            "DSA_INGEST_ALLOWED_NETWORKS)"},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        inet_pton(AF_INET, table[i].ip, &sa.sin_addr);
+        why[0] = '\0';
+        int rc = di_netcheck_addr(&p, "jobs submitted through the API", (struct sockaddr *)&sa, why,
+                                  sizeof why);
+        CHECK_INT(rc, table[i].want ? -1 : 0);
+        if (table[i].want)
+            CHECK_STR(why, table[i].want);
+    }
+}
+
 /* test_urls: splitting, and the policy on numeric hosts (no DNS). */
 static void test_urls(void) {
     char scheme[16], host[256], port[8];
@@ -518,6 +551,7 @@ int main(void) {
     test_key_decode();
     test_rules();
     test_addresses();
+    test_connect_check();
     test_urls();
     test_sns_hosts();
     test_auth();

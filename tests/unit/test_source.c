@@ -4,6 +4,8 @@
  * The HTTP cases are skipped, not failed, when /usr/bin/python3 is missing. */
 #include "dsa_ingest/source.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,7 +222,8 @@ static void test_dispatch(void) {
  * If-Match), norange (200 only, no ETag: like python -m http.server), drop
  * (closes after 700000 body bytes), stall (the first request gets headers and
  * then silence), changed (ranged requests see ETag "v2": 412), changed2 (same,
- * but If-Match ignored), busy (503), forbidden (403). */
+ * but If-Match ignored), busy (503), forbidden (403), redirect/HOST/REST (302 to
+ * http://HOST:same port/REST). */
 static const char server_py[] =
     "import http.server, os, sys, time\n"
     "ROOT = sys.argv[1]\n"
@@ -234,6 +237,12 @@ static const char server_py[] =
     "    def serve(self):\n"
     "        _, mode, name = self.path.split('?')[0].split('/', 2)\n"
     "        if mode == 'busy': return self.send_error(503)\n"
+    "        if mode == 'redirect':\n"
+    "            host, rest = name.split('/', 1)\n"
+    "            self.send_response(302)\n"
+    "            self.send_header('Location', 'http://%s:%d/%s' % (host, "
+    "self.server.server_address[1], rest))\n"
+    "            self.send_header('Content-Length', '0'); self.end_headers(); return\n"
     "        if mode == 'forbidden': return self.send_error(403)\n"
     "        path = os.path.join(ROOT, name)\n"
     "        if not os.path.isfile(path): return self.send_error(404)\n"
@@ -378,6 +387,68 @@ static void test_http_dead_port(void) {
     CHECK(strstr(err.message, "gave up after 3 attempts") != NULL);
 }
 
+/* An address check that allows one IPv4 address and counts its calls. */
+typedef struct only_addr {
+    const char *allowed; /* dotted IPv4, or NULL: refuse everything */
+    int calls;
+} only_addr;
+
+/* check_only is a di_addr_check_fn over only_addr. */
+static int check_only(void *ctx, const struct sockaddr *sa, char *why, size_t whysz) {
+    only_addr *c = ctx;
+    char ip[INET6_ADDRSTRLEN] = "?";
+    c->calls++;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof ip);
+    if (c->allowed && strcmp(ip, c->allowed) == 0)
+        return 0;
+    snprintf(why, whysz, "refusing to connect to %s (test)", ip);
+    return -1;
+}
+
+static const struct {
+    const char *name, *path, *allowed;
+    di_class want;
+    const char *want_msg; /* printf format with the port, or NULL */
+    int want_calls;       /* check_addr calls: one per connection, never retried */
+} check_cases[] = {
+    {"allowed, redirect to the same address", "/redirect/127.0.0.1/ok/obj", "127.0.0.1",
+     DI_ERR_NONE, NULL, 1},
+    {"refused at once, not retried", "/ok/obj", NULL, DI_ERR_CONFIG,
+     "refusing to connect to 127.0.0.1 (test) (host 127.0.0.1:%d): http://127.0.0.1:%d/ok/obj", 1},
+    {"redirect to a refused address", "/redirect/127.0.0.2/ok/obj", "127.0.0.1", DI_ERR_CONFIG,
+     "refusing to connect to 127.0.0.2 (test) (host 127.0.0.2:%d): http://127.0.0.1:%d/redirect/",
+     2},
+};
+
+/* test_http_check_addr: opts.check_addr sees every connection, redirect hops
+ * included, and its refusal is a config error that is not retried. */
+static void test_http_check_addr(int port, char *out) {
+    for (size_t i = 0; i < sizeof check_cases / sizeof check_cases[0]; i++) {
+        char url[256], want[512];
+        only_addr ctx = {check_cases[i].allowed, 0};
+        snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, check_cases[i].path);
+        di_source_opts o = small_opts();
+        o.check_addr = check_only;
+        o.check_ctx = &ctx;
+        di_error err;
+        di_source_stats st = {0, 0, 0};
+        int64_t size = -2;
+        long long n = read_from(url, 0, &o, out, OBJ_SIZE + 1, &st, &size, &err);
+        if (err.cls != check_cases[i].want || ctx.calls != check_cases[i].want_calls)
+            fprintf(stderr, "  case \"%s\": %d calls, %s\n", check_cases[i].name, ctx.calls,
+                    err.message);
+        CHECK_INT(err.cls, check_cases[i].want);
+        CHECK_INT(ctx.calls, check_cases[i].want_calls);
+        if (check_cases[i].want_msg) {
+            snprintf(want, sizeof want, check_cases[i].want_msg, port, port);
+            CHECK(strstr(err.message, want) == err.message);
+        } else {
+            CHECK_INT(n, OBJ_SIZE);
+        }
+    }
+}
+
 /* test_http runs every HTTP case against one server, then stops it. */
 static void test_http(char *out) {
     pid_t pid = -1;
@@ -391,6 +462,7 @@ static void test_http(char *out) {
     for (size_t i = 0; i < sizeof http_cases / sizeof http_cases[0]; i++)
         run_http_case(port, i, out);
     test_http_secrets(port);
+    test_http_check_addr(port, out);
     test_http_dead_port();
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
