@@ -135,10 +135,12 @@ static void store_field(csv_state *p, size_t i, const char *data, size_t len) {
 static void on_field(void *data, size_t len, void *ctx) {
     csv_state *p = ctx;
     size_t i = p->nfields++;
-    if (p->failed || p->pend.cls != DI_ERR_NONE)
+    if (p->failed)
         return;
-    if (len > p->max_field)
+    if (len > p->max_field) /* before the pending check: after_piece may catch it too */
         fail(p, DI_ERR_INPUT, "field exceeds IMPORT_MAX_FIELD_SIZE (%zu bytes)", p->max_field);
+    else if (p->pend.cls != DI_ERR_NONE)
+        return;
     else if (i >= p->max_columns)
         flag(p, "record has more than %zu fields", p->max_columns);
     else
@@ -312,12 +314,18 @@ static void feed(csv_state *p, size_t e) {
     size_t n = e - p->pos, f0 = p->nfields;
     if (p->cp.pstate == ROW_NOT_BEGUN && s[0] != '\r' && s[0] != '\n')
         p->start = p->base + (int64_t)p->pos;
-    if (p->bad < e) {
-        flag(p, "invalid UTF-8 at byte %lld", (long long)(p->base + (int64_t)p->bad));
-        p->bad = p->raw_bytes ? p->cut : e + di_utf8_valid(p->buf + e, p->cut - e);
-    }
+    /* The record's first problem by position wins, however the reads split it:
+     * invalid UTF-8 before a NUL byte is flagged first, else after the NULs. */
+    int bad_utf8 = p->bad < e, utf8_first = bad_utf8 && !(p->nul < p->bad);
+    int64_t bad_at = p->base + (int64_t)p->bad;
+    if (utf8_first)
+        flag(p, "invalid UTF-8 at byte %lld", (long long)bad_at);
     int st = quote_state(&p->cp);
     parse_span(p, p->pos, e);
+    if (bad_utf8 && !utf8_first)
+        flag(p, "invalid UTF-8 at byte %lld", (long long)bad_at);
+    if (bad_utf8)
+        p->bad = p->raw_bytes ? p->cut : e + di_utf8_valid(p->buf + e, p->cut - e);
     if (quote_state(&p->cp) == Q_QUOTED && (st != Q_QUOTED || p->nfields != f0))
         p->open_quote =
             find_open_quote(s, n, st, p->cp.delim_char, p->base + (int64_t)p->pos, p->open_quote);

@@ -44,7 +44,11 @@ static void set_opts(const uint8_t *o, size_t len, di_parse_opts *po, fz_expect 
                      .first_offset = po->start_offset,
                      .last_offset = po->start_offset + (int64_t)len,
                      .first_row = po->start_row,
-                     .max_calls = len + 2};
+                     .max_calls = len + 2,
+                     /* A fatal error's wording may depend on where reads end (which of two
+                      * stream-ending problems is seen first); its class may not. Record
+                      * errors, which decide what is imported, are compared in full. */
+                     .loose_errors = 1};
 }
 
 /* run parses the text once; returns the digest of what it produced. */

@@ -134,7 +134,9 @@ static void decode(const uint8_t *data, size_t size, int chunked, uint64_t seed,
     FUZZ_CHECK(di_decoder_mark(d, (int64_t)r->n + 1, pt) == -1);
     if (chunked) {
         /* Points are kept every ~1 MiB, 8 of them: all of MAX_OUT is covered. */
-        size_t pos = (size_t)(fz_next(&in.rng) % (r->n + 1));
+        uint64_t x = fz_next(&in.rng); /* half the time near the end: past the 1st MiB's point */
+        size_t tail = r->n < SMALL_OUT ? r->n : SMALL_OUT;
+        size_t pos = x & 1 ? (size_t)(x >> 1) % (r->n + 1) : r->n - (size_t)(x >> 1) % (tail + 1);
         FUZZ_CHECK(di_decoder_mark(d, (int64_t)pos, pt) == 0);
         check_point(pt, (int64_t)pos, size);
         resume(data, size, pt, pos, r, in.rng);

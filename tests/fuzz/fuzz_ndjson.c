@@ -30,7 +30,8 @@ static void set_opts(uint64_t *rng, size_t len, di_parse_opts *po, fz_expect *x)
                      .first_offset = po->start_offset,
                      .last_offset = po->start_offset + (int64_t)len,
                      .first_row = po->start_row,
-                     .max_calls = len + 2};
+                     .max_calls = len + 2,
+                     .keyed = 1};
 }
 
 /* run parses the text once; returns the digest of what it produced. */

@@ -152,7 +152,8 @@ def make_zip(members, compression=zipfile.ZIP_DEFLATED, stream=False, comment=b"
 
 def zip_seeds():
     """Stored, deflated and streamed (data descriptor) zips; skipped members;
-    other compression methods; zip64; an empty zip."""
+    bzip2 (not LZMA: the targets pass LZMA members over, see fuzz_common.h); zip64;
+    an empty zip."""
     csv = b"id,name\n1,Ann\n2,Bob\n"
     z64 = io.BytesIO()
     with zipfile.ZipFile(z64, "w", zipfile.ZIP_DEFLATED) as z:
@@ -166,7 +167,7 @@ def zip_seeds():
         "skipped.zip": make_zip([("__MACOSX/._a.csv", b"fork"), (".DS_Store", b"x"),
                                  ("in/._b.csv", b"y"), ("real.csv", csv)]),
         "methods.zip": make_zip([("bz.csv", csv, zipfile.ZIP_BZIP2),
-                                 ("lz.csv", csv, zipfile.ZIP_LZMA)]),
+                                 ("st.csv", csv, zipfile.ZIP_STORED)]),
         "zip64.zip": z64.getvalue(),
         "comment.zip": make_zip([("c.csv", csv)], comment=b"a comment"),
         "empty.zip": make_zip([]),

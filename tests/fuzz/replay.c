@@ -51,6 +51,7 @@ static int run_file(const char *path) {
         fprintf(stderr, "replay: cannot read %s\n", path);
         return -1;
     }
+    fprintf(stderr, "replay: %s\n", path); /* the last one named is the one that aborted */
     LLVMFuzzerTestOneInput(data, n);
     free(data);
     return 0;
