@@ -9,6 +9,8 @@ packages=(
   libcurl4-openssl-dev libpq-dev zlib1g-dev libarchive-dev libxxhash-dev libcjson-dev
   libexpat1-dev libmicrohttpd-dev libcsv-dev
   postgresql python3 python3-pytest python3-psycopg2 time
+  chromium python3-websocket prometheus  # test_serve: the page in headless Chromium; promtool
+  python3-openpyxl python3-xlsxwriter zip bzip2 xz-utils zstd  # test_formats, test_xlsx: real producers
   python3-yaml python3-kubernetes  # tests/deploy/check_chart.py: YAML, Kubernetes API models
 )
 
