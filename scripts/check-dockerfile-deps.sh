@@ -88,7 +88,9 @@ linked="$(linked_packages)"
 want_runtime="$(printf '%s\n%s\n' "$linked" "$not_linked" | sed '/^$/d' | sort -u)"
 
 dev_dockerfile="$(block build-packages | install_list | grep -- '-dev$' || true)"
-dev_ci="$(sed -n '/^packages=(/,/^)/p' "$install_deps" | tr -s ' \t()' '\n' | grep -- '-dev$' | sort -u)"
+# Lines of install-deps.sh marked "# test-only" (the fuzzers' runtime, say) are not build deps.
+dev_ci="$(sed -n '/^packages=(/,/^)/p' "$install_deps" | grep -v '# test-only' |
+  tr -s ' \t()' '\n' | grep -- '-dev$' | sort -u)"
 
 passed=0 failed=0
 if compare "runtime packages (DT_NEEDED of $(basename "$bin") + not-linked)" "$want_runtime" "$runtime"; then

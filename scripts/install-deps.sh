@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config clang-format
-  clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer and the sanitizer runtimes
+  clang libclang-rt-14-dev  # test-only: scripts/fuzz.sh's libFuzzer and sanitizer runtimes
   libcurl4-openssl-dev libpq-dev zlib1g-dev libarchive-dev libxxhash-dev libcjson-dev
   libexpat1-dev libmicrohttpd-dev libcsv-dev
   postgresql python3 python3-pytest python3-psycopg2 time
