@@ -21,6 +21,7 @@ struct di_archive {
     int64_t index;   /* entries seen, minus one */
     di_error io_err; /* the io's own error, kept across libarchive */
     int io_failed;
+    int at_end; /* the last member was passed: next() keeps answering 0 */
     char kind_name[8];
 };
 
@@ -113,11 +114,13 @@ static int skipped(const char *name) {
 }
 
 int di_archive_next(di_archive *a, const char **name, int64_t *index, di_error *err) {
-    for (;;) {
+    while (!a->at_end) {
         struct archive_entry *e;
         int rc = archive_read_next_header(a->a, &e);
-        if (rc == ARCHIVE_EOF)
-            return 0;
+        if (rc == ARCHIVE_EOF) {
+            a->at_end = 1;
+            break;
+        }
         if (rc < ARCHIVE_WARN)
             return fail(a, "reading the next member's header", err);
         a->index++;
@@ -130,6 +133,7 @@ int di_archive_next(di_archive *a, const char **name, int64_t *index, di_error *
         *index = a->index;
         return 1;
     }
+    return 0;
 }
 
 int di_archive_read(di_archive *a, void *buf, size_t cap, size_t *n, di_error *err) {

@@ -148,6 +148,11 @@ static int open_pipeline(run *r, di_error *err) {
         run_log(r, "resuming at table %s, row %lld, byte %lld of the object", r->cp.pos.table_key,
                 (long long)r->cp.pos.row_number,
                 (long long)(r->cp.pos.has_point ? di_decode_source_offset(&r->cp.pos.point) : 0));
+        if (r->cp.pos.format == DI_FMT_XLSX)
+            run_log(r,
+                    "sheet %s is parsed again from its start (XML cannot be entered "
+                    "mid-way); its rows before %lld are skipped, not loaded",
+                    r->cp.pos.table_key, (long long)r->cp.pos.row_number);
     }
     return 0;
 }
