@@ -284,14 +284,26 @@ static void parse_piece(csv_state *p, const unsigned char *s, size_t n) {
     }
 }
 
-/* parse_span parses [a, e), stopping at each NUL byte: the field in progress
- * there is field nfields + 1, which the error names. */
+/* parse_span parses [a, e), stopping at each NUL byte and at the first
+ * invalid UTF-8 byte, so a record's problems are flagged in the order of
+ * their positions (field counts are flagged as libcsv ends each field),
+ * wherever the reads happened to split the record. The NUL's field is field
+ * nfields + 1, which the error names. */
 static void parse_span(csv_state *p, size_t a, size_t e) {
-    while (p->nul < e && !p->failed) {
-        parse_piece(p, p->buf + a, p->nul - a);
-        flag(p, "NUL byte in field %zu", p->nfields + 1);
-        a = p->nul;
-        p->nul = scan(p, a + 1, '\0');
+    size_t bad = p->bad < e ? p->bad : e;
+    while (!p->failed) {
+        size_t stop = p->nul < bad ? p->nul : bad;
+        if (stop >= e)
+            break;
+        parse_piece(p, p->buf + a, stop - a);
+        a = stop;
+        if (stop == p->nul) {
+            flag(p, "NUL byte in field %zu", p->nfields + 1);
+            p->nul = scan(p, a + 1, '\0');
+        } else {
+            flag(p, "invalid UTF-8 at byte %lld", (long long)(p->base + (int64_t)bad));
+            bad = e; /* one is enough: the record is rejected */
+        }
     }
     parse_piece(p, p->buf + a, e - a);
 }
@@ -314,16 +326,9 @@ static void feed(csv_state *p, size_t e) {
     size_t n = e - p->pos, f0 = p->nfields;
     if (p->cp.pstate == ROW_NOT_BEGUN && s[0] != '\r' && s[0] != '\n')
         p->start = p->base + (int64_t)p->pos;
-    /* The record's first problem by position wins, however the reads split it:
-     * invalid UTF-8 before a NUL byte is flagged first, else after the NULs. */
-    int bad_utf8 = p->bad < e, utf8_first = bad_utf8 && !(p->nul < p->bad);
-    int64_t bad_at = p->base + (int64_t)p->bad;
-    if (utf8_first)
-        flag(p, "invalid UTF-8 at byte %lld", (long long)bad_at);
+    int bad_utf8 = p->bad < e; /* parse_span flags it in its place */
     int st = quote_state(&p->cp);
     parse_span(p, p->pos, e);
-    if (bad_utf8 && !utf8_first)
-        flag(p, "invalid UTF-8 at byte %lld", (long long)bad_at);
     if (bad_utf8)
         p->bad = p->raw_bytes ? p->cut : e + di_utf8_valid(p->buf + e, p->cut - e);
     if (quote_state(&p->cp) == Q_QUOTED && (st != Q_QUOTED || p->nfields != f0))
