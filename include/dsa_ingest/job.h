@@ -34,6 +34,12 @@ typedef struct di_settings {
     long max_shared_strings; /* IMPORT_XLSX_MAX_SHARED_STRINGS_BYTES */
 } di_settings;
 
+/* di_settings_reader_opts starts reader options from the settings: the
+ * network settings and the limits (di_reader_opts_default for the rest). The
+ * caller adds the URL and the job's own choices (format, delimiter...). */
+struct di_reader_opts;
+void di_settings_reader_opts(const di_settings *s, struct di_reader_opts *o);
+
 /* di_settings_load fills defaults, then the environment. A malformed value is
  * a config error naming the variable. */
 DI_MUSTCHECK int di_settings_load(di_settings *s, di_error *err);

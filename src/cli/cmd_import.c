@@ -8,7 +8,6 @@
 #include "dsa_ingest/source.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -56,29 +55,6 @@ static double mono_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-/* parse_delimiter accepts one character, or \t / tab. */
-static int parse_delimiter(const char *s, char *out) {
-    if (strcmp(s, "\\t") == 0 || strcmp(s, "tab") == 0) {
-        *out = '\t';
-        return 0;
-    }
-    if (strlen(s) != 1 || s[0] == '"' || s[0] == '\n' || s[0] == '\r')
-        return -1;
-    *out = s[0];
-    return 0;
-}
-
-/* parse_positive reads --batch-size. */
-static int parse_positive(const char *s, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < 1)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 /* one_of checks an enumerated option's value. */
@@ -163,7 +139,7 @@ static int parse_args(int argc, char **argv, import_args *a) {
             a->req.encoding = optarg;
             break;
         case 'x':
-            if (cli_parse_count(optarg, &a->req.max_errors))
+            if (cli_parse_long(optarg, 0, &a->req.max_errors))
                 return usage_error("--max-errors takes a number >= 0", optarg);
             break;
         case 'j':
@@ -176,11 +152,11 @@ static int parse_args(int argc, char **argv, import_args *a) {
             a->resume = optarg;
             break;
         case 'd':
-            if (parse_delimiter(optarg, &a->req.delimiter))
+            if (cli_parse_delimiter(optarg, &a->req.delimiter))
                 return usage_error("--delimiter takes one character", optarg);
             break;
         case 'b':
-            if (parse_positive(optarg, &a->req.batch_size))
+            if (cli_parse_long(optarg, 1, &a->req.batch_size))
                 return usage_error("--batch-size takes a positive number", optarg);
             break;
         case 'S': /* an S3-compatible store (MinIO, Ceph): path-style addressing */

@@ -75,11 +75,7 @@ static int parse_args(int argc, char **argv, scan_args *a) {
             a->compression = optarg;
             break;
         case 'd':
-            if (strcmp(optarg, "\\t") == 0 || strcmp(optarg, "tab") == 0)
-                a->delimiter = '\t';
-            else if (strlen(optarg) == 1)
-                a->delimiter = optarg[0];
-            else
+            if (cli_parse_delimiter(optarg, &a->delimiter))
                 return usage_error("--delimiter takes one character", optarg);
             break;
         case 'T':
@@ -92,7 +88,7 @@ static int parse_args(int argc, char **argv, scan_args *a) {
             a->encoding = optarg;
             break;
         case 'x':
-            if (cli_parse_count(optarg, &a->max_errors))
+            if (cli_parse_long(optarg, 0, &a->max_errors))
                 return usage_error("--max-errors takes a number >= 0", optarg);
             break;
         case 'j':
@@ -119,25 +115,14 @@ static int parse_args(int argc, char **argv, scan_args *a) {
 
 /* reader_options: the settings (environment) and the flags. */
 static int reader_options(const scan_args *a, const di_settings *s, di_reader_opts *o) {
-    di_reader_opts_default(o);
+    di_settings_reader_opts(s, o);
     o->url = a->source;
-    o->source.chunk_size = (size_t)s->chunk_size;
-    o->source.max_retries = (int)s->max_retries;
-    o->source.retry_max_s = (double)s->retry_max_s;
-    o->source.backoff_base_s = (double)s->retry_backoff_ms / 1000.0;
-    o->source.stall_s = (int)s->stall_timeout_s;
     if (di_format_parse(a->format, &o->format) ||
         di_compression_parse(a->compression, &o->compression))
         return -1;
     o->delimiter = a->delimiter;
     o->header = a->header;
     o->encoding = a->encoding;
-    o->max_field = (size_t)s->max_field;
-    o->max_columns = (size_t)s->max_columns;
-    o->max_decompressed = s->max_decompressed;
-    o->max_ratio = (double)s->max_ratio;
-    o->max_xml_depth = (size_t)s->max_xml_depth;
-    o->max_shared_strings = (size_t)s->max_shared_strings;
     return 0;
 }
 

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 const char cli_read_usage[] =
     "  --format auto|csv|tsv|ndjson|xlsx  (default auto: sniffed from the data)\n"
@@ -27,12 +28,23 @@ const char *cli_check_read_values(const char *format, const char *compression) {
     return NULL;
 }
 
-int cli_parse_count(const char *s, long *out) {
+int cli_parse_long(const char *s, long min, long *out) {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < 0)
+    if (errno || *end || end == s || v < min)
         return -1;
     *out = v;
+    return 0;
+}
+
+int cli_parse_delimiter(const char *s, char *out) {
+    if (strcmp(s, "\\t") == 0 || strcmp(s, "tab") == 0) {
+        *out = '\t';
+        return 0;
+    }
+    if (strlen(s) != 1 || s[0] == '"' || s[0] == '\n' || s[0] == '\r')
+        return -1;
+    *out = s[0];
     return 0;
 }

@@ -9,7 +9,10 @@ extern const char cli_read_usage[];
  * known kinds, else the message to show. */
 const char *cli_check_read_values(const char *format, const char *compression);
 
-/* cli_parse_count reads a whole number >= 0 (--max-errors). */
-int cli_parse_count(const char *s, long *out);
+/* cli_parse_long reads a whole number >= min (--max-errors, --batch-size). */
+int cli_parse_long(const char *s, long min, long *out);
+
+/* cli_parse_delimiter accepts one character, or \t / tab; not a quote, CR or LF. */
+int cli_parse_delimiter(const char *s, char *out);
 
 #endif

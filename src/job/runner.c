@@ -76,13 +76,8 @@ static void run_log(run *r, const char *fmt, ...) {
 
 /* reader_options maps the job and the settings onto the reader. */
 static int reader_options(const run *r, di_reader_opts *o, di_error *err) {
-    di_reader_opts_default(o);
+    di_settings_reader_opts(r->s, o);
     o->url = r->job.source;
-    o->source.chunk_size = (size_t)r->s->chunk_size;
-    o->source.max_retries = (int)r->s->max_retries;
-    o->source.retry_max_s = (double)r->s->retry_max_s;
-    o->source.backoff_base_s = (double)r->s->retry_backoff_ms / 1000.0;
-    o->source.stall_s = (int)r->s->stall_timeout_s;
     o->source.etag = r->cp.pos.row_number > 0 && r->cp.etag[0] ? r->cp.etag : NULL;
     if (di_compression_parse(r->job.compression, &o->compression))
         return di_error_set(err, DI_ERR_CONFIG, "unknown compression \"%s\"", r->job.compression);
@@ -91,12 +86,6 @@ static int reader_options(const run *r, di_reader_opts *o, di_error *err) {
     o->delimiter = r->job.delimiter;
     o->header = r->job.header;
     o->encoding = r->job.encoding[0] ? r->job.encoding : NULL;
-    o->max_field = (size_t)r->s->max_field;
-    o->max_columns = (size_t)r->s->max_columns;
-    o->max_decompressed = r->s->max_decompressed;
-    o->max_ratio = (double)r->s->max_ratio;
-    o->max_xml_depth = (size_t)r->s->max_xml_depth;
-    o->max_shared_strings = (size_t)r->s->max_shared_strings;
     return 0;
 }
 

@@ -1,6 +1,7 @@
 /* settings.c - the settings of DESIGN §4 as one table of {name, target,
  * default, minimum} (after pgbouncer), read from the environment. */
 #include "dsa_ingest/job.h"
+#include "dsa_ingest/reader.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -60,4 +61,19 @@ int di_settings_load(di_settings *s, di_error *err) {
                                 d->name, v, d->min);
     }
     return 0;
+}
+
+void di_settings_reader_opts(const di_settings *s, di_reader_opts *o) {
+    di_reader_opts_default(o);
+    o->source.chunk_size = (size_t)s->chunk_size;
+    o->source.max_retries = (int)s->max_retries;
+    o->source.retry_max_s = (double)s->retry_max_s;
+    o->source.backoff_base_s = (double)s->retry_backoff_ms / 1000.0;
+    o->source.stall_s = (int)s->stall_timeout_s;
+    o->max_field = (size_t)s->max_field;
+    o->max_columns = (size_t)s->max_columns;
+    o->max_decompressed = s->max_decompressed;
+    o->max_ratio = (double)s->max_ratio;
+    o->max_xml_depth = (size_t)s->max_xml_depth;
+    o->max_shared_strings = (size_t)s->max_shared_strings;
 }
