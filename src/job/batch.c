@@ -1,6 +1,8 @@
-/* batch.c - the batch transaction. The staging table is a temporary table
- * emptied at every commit; rows are deduplicated in the database by primary
- * key (ON CONFLICT DO NOTHING) so content shared between commits is stored once. */
+/* batch.c - the batch transaction. Rows go out sorted by hash with repeated
+ * content sent once: index pages are visited in key order, concurrent
+ * batches take their row locks in one global order (so two loaders that
+ * insert the same new content wait for each other but never deadlock), and
+ * the dedup of dsa_core.rows needs no DISTINCT in the database. */
 #include "job/batch.h"
 #include "job/catalog.h"
 
@@ -8,15 +10,62 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BATCH_MAX_BYTES ((size_t)1 << 30) /* a batch of huge rows still fits in one COPY */
+#define BATCH_MAX_BYTES ((size_t)1 << 30)   /* a batch of huge rows still fits in one COPY */
+#define COPY_PIECE      ((size_t)256 << 10) /* COPY text is sent in pieces of this size */
 
 void di_batch_init(di_batch *b) {
-    di_buf_init(&b->copy, BATCH_MAX_BYTES);
-    b->rows = 0;
+    memset(b, 0, sizeof *b);
+    di_buf_init(&b->arena, BATCH_MAX_BYTES);
 }
 
 void di_batch_cleanup(di_batch *b) {
-    di_buf_cleanup(&b->copy);
+    di_buf_cleanup(&b->arena);
+    free(b->rows);
+    free(b->end_progress);
+    memset(b, 0, sizeof *b);
+}
+
+void di_batch_reset(di_batch *b) {
+    di_buf_reset(&b->arena);
+    b->nrows = 0;
+    b->seq = 0;
+    b->table[0] = '\0';
+    b->row_from = b->row_to = 0;
+    b->rows_covered = 0;
+    free(b->end_progress);
+    b->end_progress = NULL;
+    b->end_rows = 0;
+    b->bytes_read = 0;
+}
+
+int di_batch_add(di_batch *b, const char *hash, int64_t row, const char *json, size_t len) {
+    if (b->nrows == b->cap) {
+        size_t cap = b->cap ? 2 * b->cap : 1024;
+        di_batch_row *rows = realloc(b->rows, cap * sizeof *rows);
+        if (!rows)
+            return -1;
+        b->rows = rows;
+        b->cap = cap;
+    }
+    size_t off = b->arena.len;
+    if (di_buf_append(&b->arena, json, len))
+        return -1;
+    di_batch_row *r = &b->rows[b->nrows++];
+    memcpy(r->hash, hash, DI_HASH_HEX);
+    r->row = row;
+    r->off = off;
+    r->len = len;
+    return 0;
+}
+
+/* by_hash orders rows by hash, then by row number (so the first of equal
+ * contents is the one that carries the data). */
+static int by_hash(const void *a, const void *b) {
+    const di_batch_row *x = a, *y = b;
+    int c = memcmp(x->hash, y->hash, DI_HASH_HEX);
+    if (c)
+        return c;
+    return x->row < y->row ? -1 : x->row > y->row;
 }
 
 /* put_copy_text appends s escaped for COPY's text format: backslash, tab, LF, CR. */
@@ -37,15 +86,37 @@ static int put_copy_text(di_buf *out, const char *s, size_t n) {
     return 0;
 }
 
-int di_batch_add(di_batch *b, const char *hash, const char *table_key, int64_t row,
-                 const char *json, size_t len) {
-    if (di_buf_append(&b->copy, hash, strlen(hash)) || di_buf_putc(&b->copy, '\t') ||
-        put_copy_text(&b->copy, table_key, strlen(table_key)) ||
-        di_buf_printf(&b->copy, ":%lld\t", (long long)row) || put_copy_text(&b->copy, json, len) ||
-        di_buf_putc(&b->copy, '\n'))
+/* copy_rows streams the sorted rows as COPY text: hash, logical row id, and
+ * the JSON for the first row of each content (\N, SQL NULL, for repeats). */
+static int copy_rows(di_pg *pg, const di_batch *b, di_buf *out, di_error *err) {
+    if (di_pg_copy_begin(pg, "COPY di_stage (row_hash, logical_row_id, data) FROM STDIN", err))
         return -1;
-    b->rows++;
-    return 0;
+    int rc = 0;
+    di_buf_reset(out);
+    for (size_t i = 0; i < b->nrows && rc == 0; i++) {
+        const di_batch_row *r = &b->rows[i];
+        int repeat = i > 0 && memcmp(r->hash, b->rows[i - 1].hash, DI_HASH_HEX) == 0;
+        if (di_buf_append(out, r->hash, DI_HASH_HEX) || di_buf_putc(out, '\t') ||
+            put_copy_text(out, b->table, strlen(b->table)) ||
+            di_buf_printf(out, ":%lld\t", (long long)r->row) ||
+            (repeat ? di_buf_append(out, "\\N", 2)
+                    : put_copy_text(out, b->arena.data + r->off, r->len)) ||
+            di_buf_putc(out, '\n')) {
+            rc = di_error_set(err, DI_ERR_INTERNAL, "out of memory for the COPY of a batch");
+            break;
+        }
+        if (out->len >= COPY_PIECE) {
+            rc = di_pg_copy_put(pg, out->data, out->len, err);
+            di_buf_reset(out);
+        }
+    }
+    if (rc == 0 && out->len)
+        rc = di_pg_copy_put(pg, out->data, out->len, err);
+    di_buf_reset(out);
+    di_error ignored;
+    if (di_pg_copy_end(pg, rc ? &ignored : err))
+        rc = -1;
+    return rc;
 }
 
 int di_batch_prepare(di_pg *pg, long lease_s, di_error *err) {
@@ -56,8 +127,30 @@ int di_batch_prepare(di_pg *pg, long lease_s, di_error *err) {
                      p, err) ||
            di_pg_cmd(pg,
                      "CREATE TEMP TABLE IF NOT EXISTS di_stage (row_hash text NOT NULL, "
-                     "logical_row_id text NOT NULL, data text NOT NULL) ON COMMIT DELETE ROWS",
+                     "logical_row_id text NOT NULL, data text) ON COMMIT DELETE ROWS",
                      0, NULL, err);
+}
+
+int di_batch_load(di_pg *pg, di_batch *b, const char *commit_id, di_buf *scratch, di_error *err) {
+    qsort(b->rows, b->nrows, sizeof *b->rows, by_hash);
+    const char *p[] = {commit_id};
+    /* One statement: the CTE adds the new contents in hash order (its
+     * ON CONFLICT waits on, never deadlocks with, a concurrent batch holding
+     * the same key), the outer INSERT writes the manifest. */
+    if (di_pg_cmd(pg, "BEGIN", 0, NULL, err) ||
+        (b->nrows > 0 &&
+         (copy_rows(pg, b, scratch, err) ||
+          di_pg_cmd(pg,
+                    "WITH new_rows AS (INSERT INTO dsa_core.rows (row_hash, data) "
+                    "SELECT row_hash, data::jsonb FROM di_stage WHERE data IS NOT NULL "
+                    "ORDER BY row_hash ON CONFLICT (row_hash) DO NOTHING) "
+                    "INSERT INTO dsa_core.commit_rows (commit_id, logical_row_id, row_hash) "
+                    "SELECT $1, logical_row_id, row_hash FROM di_stage",
+                    1, p, err)))) {
+        di_pg_rollback(pg);
+        return -1;
+    }
+    return 0;
 }
 
 /* advance_job writes the checkpoint and renews the lease; zero rows updated
@@ -76,30 +169,12 @@ static int advance_job(di_pg *pg, const di_batch_job *job, const char *progress,
                              4, p, job->job_id, job->owner, err);
 }
 
-int di_batch_commit(di_pg *pg, di_batch *b, const di_batch_job *job, const char *progress_json,
-                    di_error *err) {
-    const char *p[] = {job->commit_id};
-    /* The fence comes first: its UPDATE locks the job row until COMMIT, so a
-     * writer that lost its lease never reaches the inserts, and no claimer can
-     * take the job while the batch is in flight (claims skip locked rows). */
-    if (di_pg_cmd(pg, "BEGIN", 0, NULL, err) || advance_job(pg, job, progress_json, err) ||
-        (b->rows > 0 &&
-         (di_pg_copy(pg, "COPY di_stage (row_hash, logical_row_id, data) FROM STDIN", b->copy.data,
-                     b->copy.len, err) ||
-          di_pg_cmd(pg,
-                    "INSERT INTO dsa_core.rows (row_hash, data) "
-                    "SELECT DISTINCT ON (row_hash) row_hash, data::jsonb FROM di_stage "
-                    "ORDER BY row_hash ON CONFLICT (row_hash) DO NOTHING",
-                    0, NULL, err) ||
-          di_pg_cmd(pg,
-                    "INSERT INTO dsa_core.commit_rows (commit_id, logical_row_id, row_hash) "
-                    "SELECT $1, logical_row_id, row_hash FROM di_stage",
-                    1, p, err))) ||
-        di_pg_cmd(pg, "COMMIT", 0, NULL, err)) {
+int di_batch_publish(di_pg *pg, const di_batch_job *job, const char *progress_json, di_error *err) {
+    if (PQtransactionStatus(pg->conn) == PQTRANS_IDLE && di_pg_cmd(pg, "BEGIN", 0, NULL, err))
+        return -1;
+    if (advance_job(pg, job, progress_json, err) || di_pg_cmd(pg, "COMMIT", 0, NULL, err)) {
         di_pg_rollback(pg);
         return -1;
     }
-    di_buf_reset(&b->copy);
-    b->rows = 0;
     return 0;
 }

@@ -21,6 +21,9 @@ void di_checkpoint_cleanup(di_checkpoint *cp) {
     di_profile_cleanup(&cp->profile);
     free(cp->rejects);
     cp->rejects = NULL;
+    free(cp->finished);
+    cp->finished = NULL;
+    cp->nfinished = 0;
     cp->nrejects = 0;
 }
 
@@ -108,6 +111,20 @@ static cJSON *decoder_json(const di_decode_point *pt) {
     return d;
 }
 
+/* finished_json renders the segments committed beyond the watermark. */
+static cJSON *finished_json(const di_segment *seg, size_t n) {
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "table_key", seg[i].table);
+        cJSON_AddNumberToObject(o, "from", (double)seg[i].from);
+        cJSON_AddNumberToObject(o, "to", (double)seg[i].to);
+        cJSON_AddNumberToObject(o, "rows", (double)seg[i].rows);
+        cJSON_AddItemToArray(a, o);
+    }
+    return a;
+}
+
 /* checkpoint_json renders the checkpoint object of DESIGN §3. */
 static cJSON *checkpoint_json(const di_checkpoint *cp, const char *url) {
     cJSON *c = cJSON_CreateObject();
@@ -142,6 +159,8 @@ static cJSON *checkpoint_json(const di_checkpoint *cp, const char *url) {
     }
     if (p->has_point)
         cJSON_AddItemToObject(c, "decoder", decoder_json(&p->point));
+    if (cp->nfinished)
+        cJSON_AddItemToObject(c, "finished", finished_json(cp->finished, cp->nfinished));
     cJSON_AddItemToObject(c, "profile", di_profile_to_json(&cp->profile, 1));
     if (cp->rejects_total) {
         cJSON *rj = cJSON_AddObjectToObject(c, "rejects");
@@ -151,17 +170,50 @@ static cJSON *checkpoint_json(const di_checkpoint *cp, const char *url) {
     return c;
 }
 
+static int64_t num(const cJSON *o, const char *key, int64_t def);
+
+/* percentage is bytes_read of size, one decimal. */
+static double percentage(int64_t bytes_read, int64_t size) {
+    double pct = size > 0 ? 100.0 * (double)bytes_read / (double)size : 0.0;
+    return (double)(int64_t)(pct * 10 + 0.5) / 10.0;
+}
+
+/* set_number replaces (or adds) a number member. */
+static void set_number(cJSON *o, const char *key, double v) {
+    cJSON_DeleteItemFromObjectCaseSensitive(o, key);
+    cJSON_AddNumberToObject(o, key, v);
+}
+
+char *di_progress_patch(const char *progress, int64_t rows, int64_t bytes_read, int64_t batches,
+                        const di_segment *finished, size_t nfinished) {
+    cJSON *p = cJSON_Parse(progress);
+    cJSON *c = cJSON_GetObjectItemCaseSensitive(p, "checkpoint");
+    if (!cJSON_IsObject(c)) {
+        cJSON_Delete(p);
+        return NULL;
+    }
+    int64_t size = num(p, "bytes_total", -1);
+    set_number(p, "rows_processed", (double)rows);
+    set_number(p, "bytes_read", (double)bytes_read);
+    set_number(p, "batches", (double)batches);
+    set_number(p, "percentage", percentage(bytes_read, size));
+    cJSON_DeleteItemFromObjectCaseSensitive(c, "finished");
+    if (nfinished)
+        cJSON_AddItemToObject(c, "finished", finished_json(finished, nfinished));
+    char *s = cJSON_PrintUnformatted(p);
+    cJSON_Delete(p);
+    return s;
+}
+
 char *di_progress_json(const di_checkpoint *cp, const char *status, const char *url) {
     cJSON *p = cJSON_CreateObject();
-    double pct = cp->size > 0 ? 100.0 * (double)cp->bytes_read / (double)cp->size : 0.0;
-    if (strcmp(status, "completed") == 0)
-        pct = 100.0;
+    double pct = strcmp(status, "completed") == 0 ? 100.0 : percentage(cp->bytes_read, cp->size);
     char now[32];
     time_t t = time(NULL);
     struct tm tm;
     strftime(now, sizeof now, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
     cJSON_AddStringToObject(p, "status", status);
-    cJSON_AddNumberToObject(p, "percentage", (double)(int64_t)(pct * 10 + 0.5) / 10.0);
+    cJSON_AddNumberToObject(p, "percentage", pct);
     cJSON_AddNumberToObject(p, "rows_processed", (double)cp->rows);
     cJSON_AddNumberToObject(p, "bytes_read", (double)cp->bytes_read);
     cJSON_AddNumberToObject(p, "bytes_total", (double)cp->size);
@@ -206,6 +258,25 @@ static int parse_decoder(di_checkpoint *cp, const cJSON *d, di_error *err) {
         pt->window_len = (size_t)n;
     }
     cp->pos.has_point = 1;
+    return 0;
+}
+
+/* parse_finished restores the segments committed beyond the watermark. */
+static int parse_finished(di_checkpoint *cp, const cJSON *f) {
+    int n = cJSON_GetArraySize(f);
+    if (n <= 0)
+        return 0;
+    cp->finished = calloc((size_t)n, sizeof *cp->finished);
+    if (!cp->finished)
+        return -1;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, f) {
+        di_segment *g = &cp->finished[cp->nfinished++];
+        str(it, "table_key", g->table, sizeof g->table);
+        g->from = num(it, "from", 0);
+        g->to = num(it, "to", 0);
+        g->rows = num(it, "rows", 0);
+    }
     return 0;
 }
 
@@ -261,6 +332,9 @@ static int parse_checkpoint(di_checkpoint *cp, const cJSON *prog, const cJSON *c
     cp->batches = num(prog, "batches", 0);
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(c, "header");
     if (cJSON_IsArray(h) && parse_header(cp, h))
+        return di_error_set(err, DI_ERR_INTERNAL, "out of memory");
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(c, "finished");
+    if (cJSON_IsArray(f) && parse_finished(cp, f))
         return di_error_set(err, DI_ERR_INTERNAL, "out of memory");
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(c, "decoder");
     if (cJSON_IsObject(d) && parse_decoder(cp, d, err))

@@ -19,12 +19,24 @@ typedef struct di_reject {
     char excerpt[201];
 } di_reject;
 
+/* A run of rows committed ahead of the checkpoint's position: batches load in
+ * parallel and finish out of order, so the checkpoint is a watermark (pos:
+ * every row before it is in) plus these rows of one table, [from, to), that
+ * are in too. A resume reads on from the watermark and skips them. */
+typedef struct di_segment {
+    char table[128];
+    int64_t from, to;
+    int64_t rows; /* rows loaded from that range (rejected records are not) */
+} di_segment;
+
 typedef struct di_checkpoint {
-    char commit_id[65]; /* "" until the job has started */
-    char etag[256];     /* the object's ETag when the job started ("" if none) */
-    int64_t size;       /* object size, -1 unknown */
-    di_reader_pos pos;  /* where the reader restarts: table, row, decoder point */
-    di_profile profile; /* column types and counts of the rows loaded so far */
+    char commit_id[65];   /* "" until the job has started */
+    char etag[256];       /* the object's ETag when the job started ("" if none) */
+    int64_t size;         /* object size, -1 unknown */
+    di_reader_pos pos;    /* where the reader restarts: table, row, decoder point */
+    di_profile profile;   /* column types and counts of the rows loaded so far */
+    di_segment *finished; /* committed beyond pos (owned) */
+    size_t nfinished;
     di_reject *rejects; /* the first DI_REJECTS_KEPT (owned) */
     size_t nrejects;
     int64_t rejects_total;
@@ -47,6 +59,13 @@ struct cJSON *di_rejects_json(const di_checkpoint *cp);
 /* di_progress_json renders {"status", "percentage", …, "checkpoint": {…}} as a
  * malloc'd string (the caller frees it); NULL on allocation failure. */
 char *di_progress_json(const di_checkpoint *cp, const char *status, const char *url);
+
+/* di_progress_patch returns a copy of the progress JSON `progress` (as
+ * di_progress_json renders it) with its counters and its checkpoint's
+ * finished segments replaced: what a batch committing out of order writes.
+ * NULL on allocation failure or unparsable input. */
+char *di_progress_patch(const char *progress, int64_t rows, int64_t bytes_read, int64_t batches,
+                        const di_segment *finished, size_t nfinished);
 
 /* di_checkpoint_parse reads the "checkpoint" member of a progress object (cJSON
  * text of the whole run_parameters); a missing checkpoint leaves cp initialised. */

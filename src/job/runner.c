@@ -14,6 +14,7 @@
 #include "job/catalog.h"
 #include "job/checkpoint.h"
 #include "job/heartbeat.h"
+#include "job/loader.h"
 #include "job/queue.h"
 #include "http/netcheck.h"
 #include "util/metrics.h"
@@ -46,7 +47,8 @@ typedef struct run {
     di_row_layout layout;
     int have_layout;
     di_buf json;
-    di_batch batch;
+    di_loader *loader; /* the loading connections (started per attempt) */
+    di_batch *cur;     /* the batch being filled (the loader's) */
     long batch_size;
     int warned_rewind;
     struct timespec t0;
@@ -146,16 +148,42 @@ static int open_pipeline(run *r, di_error *err) {
     return 0;
 }
 
-/* close_pipeline releases the stages; the connection stays. */
+/* close_pipeline releases the stages and the loaders (a batch they have not
+ * committed is dropped: the checkpoint does not count it); the connection stays. */
 static void close_pipeline(run *r) {
+    di_loader_stop(r->loader);
+    r->loader = NULL;
+    r->cur = NULL;
     di_reader_close(r->reader);
     r->reader = NULL;
     r->table_seq = 0;
     if (r->have_layout)
         di_row_layout_cleanup(&r->layout);
     r->have_layout = 0;
-    di_buf_reset(&r->batch.copy);
-    r->batch.rows = 0;
+}
+
+/* start_loader connects the loaders at the checkpoint just loaded. The rows
+ * of its finished ranges are counted again as the reader passes them. */
+static int start_loader(run *r, const char *conninfo, di_error *err) {
+    for (size_t i = 0; i < r->cp.nfinished; i++)
+        r->cp.rows -= r->cp.finished[i].rows;
+    char *progress = di_progress_json(&r->cp, "running", r->job.source);
+    if (!progress)
+        return di_error_set(err, DI_ERR_INTERNAL, "out of memory");
+    di_loader_opts o = {
+        .conninfo = conninfo,
+        .connections = (int)r->s->parallel_workers,
+        .job = {r->job.id, r->cp.commit_id, r->hooks->owner, r->s->lease_s},
+        .progress = progress,
+        .rows = r->cp.rows,
+        .batches = r->cp.batches,
+        .bytes_read = r->cp.bytes_read,
+        .finished = r->cp.finished,
+        .nfinished = r->cp.nfinished,
+    };
+    r->loader = di_loader_start(&o, err);
+    free(progress);
+    return r->loader ? 0 : -1;
 }
 
 /* enter_table prepares for the reader's current table once its columns are
@@ -191,11 +219,13 @@ static void mark_position(run *r, int64_t pos) {
                 di_compression_name(di_reader_compression(r->reader)), (long long)pos);
 }
 
-/* report calls the progress hook. */
+/* report calls the progress hook with the rows committed so far. */
 static void report(run *r) {
     if (!r->hooks || !r->hooks->progress)
         return;
-    di_progress p = {r->cp.rows, r->cp.bytes_read, r->cp.size, r->cp.batches,
+    int64_t rows, batches;
+    di_loader_committed(r->loader, &rows, &batches);
+    di_progress p = {rows, r->cp.bytes_read, r->cp.size, batches,
                      now_s() - ((double)r->t0.tv_sec + (double)r->t0.tv_nsec / 1e9)};
     r->hooks->progress(r->hooks->ctx, &p);
 }
@@ -207,35 +237,58 @@ static int lease_lost(const run *r, di_error *err) {
     return -1;
 }
 
-/* stop_requested tells whether a signal asked us to stop after this batch. */
+/* stop_requested tells whether a signal asked us to stop after this batch;
+ * the batches handed to the loaders are committed first. */
 static int stop_requested(const run *r, di_error *err) {
     if (!r->hooks->stop || !*r->hooks->stop)
         return 0;
+    if (di_loader_wait(r->loader, err))
+        return -1;
     di_error_set(err, DI_ERR_TRANSIENT, "interrupted: job %s was handed back at row %lld",
                  r->job.id, (long long)r->cp.pos.row_number);
     err->code = DI_CODE_INTERRUPTED;
     return -1;
 }
 
-/* flush commits the batch with the checkpoint at `next` (the next record). */
-static int flush(run *r, int64_t next, di_error *err) {
+/* take_batch makes sure there is a batch to fill, for the reader's table. */
+static int take_batch(run *r, di_error *err) {
+    if (r->cur)
+        return 0;
+    r->cur = di_loader_batch(r->loader, err);
+    if (!r->cur)
+        return -1;
+    snprintf(r->cur->table, sizeof r->cur->table, "%s", di_reader_table(r->reader));
+    return 0;
+}
+
+/* flush hands the batch to the loaders with the checkpoint that follows it:
+ * the reader's position after the record whose end is `next`, or, when
+ * `before` is given (the first record of a new table), before that record. */
+static int flush(run *r, int64_t next, const di_record *before, di_error *err) {
     if (r->hb.lost)
         return lease_lost(r, err);
-    mark_position(r, next);
-    long rows = r->batch.rows;
-    r->cp.rows += rows;
+    if (take_batch(r, err))
+        return -1;
+    di_batch *b = r->cur;
+    if (before) {
+        if (enter_table(r, err))
+            return -1;
+        mark_position(r, before->start);
+        r->cp.pos.row_number = before->row;
+    } else {
+        mark_position(r, next);
+    }
+    r->cp.rows += b->rows_covered;
     r->cp.bytes_read = di_reader_bytes_in(r->reader);
     r->cp.batches++;
-    char *progress = di_progress_json(&r->cp, "running", r->job.source);
-    if (!progress)
+    b->end_rows = r->cp.rows;
+    b->bytes_read = r->cp.bytes_read;
+    b->end_progress = di_progress_json(&r->cp, "running", r->job.source);
+    if (!b->end_progress)
         return di_error_set(err, DI_ERR_INTERNAL, "out of memory");
-    di_batch_job bj = {r->job.id, r->cp.commit_id, r->hooks->owner, r->s->lease_s};
-    double t = now_s();
-    int rc = di_batch_commit(&r->pg, &r->batch, &bj, progress, err);
-    free(progress);
-    if (rc)
+    r->cur = NULL;
+    if (di_loader_submit(r->loader, b, err))
         return -1;
-    di_metrics_batch(now_s() - t);
     if (r->cp.batches % r->s->progress_interval == 0)
         run_log(r, "%lld rows, %lld bytes read", (long long)r->cp.rows,
                 (long long)r->cp.bytes_read);
@@ -251,22 +304,41 @@ static int encode(run *r, const di_record *rec) {
     return di_row_json(&r->layout, rec->fields, rec->lens, rec->kinds, &r->json);
 }
 
-/* add_record encodes one record as a row and appends it to the batch. */
+/* committed_earlier tells whether an earlier run of the job committed this
+ * record's row in a batch beyond its checkpoint's watermark. */
+static int committed_earlier(const run *r, const di_record *rec) {
+    for (size_t i = 0; i < r->cp.nfinished; i++) {
+        const di_segment *g = &r->cp.finished[i];
+        if (rec->row >= g->from && rec->row < g->to &&
+            strcmp(g->table, di_reader_table(r->reader)) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* add_record encodes one record as a row and appends it to the batch; a row
+ * committed earlier is only counted (profile, range) and not loaded again. */
 static int add_record(run *r, const di_record *rec, di_error *err) {
     char hash[DI_HASH_HEX + 1];
-    if (enter_table(r, err))
+    if (enter_table(r, err) || take_batch(r, err))
         return -1;
     const char *table = r->cp.pos.table_key;
-    if (encode(r, rec))
-        return di_error_at(err, DI_ERR_INPUT, table, rec->row, rec->start,
-                           "row too large to encode");
-    di_row_hash(r->json.data, r->json.len, hash);
-    if (di_batch_add(&r->batch, hash, di_reader_table(r->reader), rec->row, r->json.data,
-                     r->json.len))
-        return di_error_at(err, DI_ERR_INPUT, table, rec->row, rec->start,
-                           "batch exceeds 1 GiB: lower IMPORT_BATCH_SIZE");
+    di_batch *b = r->cur;
+    if (!r->cp.nfinished || !committed_earlier(r, rec)) {
+        if (encode(r, rec))
+            return di_error_at(err, DI_ERR_INPUT, table, rec->row, rec->start,
+                               "row too large to encode");
+        di_row_hash(r->json.data, r->json.len, hash);
+        if (di_batch_add(b, hash, rec->row, r->json.data, r->json.len))
+            return di_error_at(err, DI_ERR_INPUT, table, rec->row, rec->start,
+                               "batch exceeds 1 GiB: lower IMPORT_BATCH_SIZE");
+    }
     if (di_profile_add(&r->cp.profile, rec))
         return di_error_set(err, DI_ERR_INTERNAL, "out of memory");
+    if (b->rows_covered == 0)
+        b->row_from = rec->row;
+    b->row_to = rec->row + 1;
+    b->rows_covered++;
     r->cp.pos.row_number = rec->row + 1;
     return 0;
 }
@@ -292,7 +364,8 @@ static int locate(const run *r, int64_t record_start, di_error *err) {
     return -1;
 }
 
-/* load_all streams records into batches until the end of the object. */
+/* load_all streams records into batches until the end of the object, then
+ * waits for the loaders to commit them all. A batch holds one table's rows. */
 static int load_all(run *r, di_error *err) {
     di_record rec;
     int64_t next = r->cp.pos.has_point ? r->cp.pos.point.out_offset + r->cp.pos.point.skip
@@ -304,15 +377,20 @@ static int load_all(run *r, di_error *err) {
                 return locate(r, next, err);
             continue;
         }
+        if (r->cur && r->cur->rows_covered > 0 &&
+            strcmp(r->cur->table, di_reader_table(r->reader)) != 0 && flush(r, next, &rec, err))
+            return -1;
         if (add_record(r, &rec, err))
             return -1;
         next = rec.next;
-        if (r->batch.rows >= r->batch_size && flush(r, next, err))
+        if ((int64_t)r->cur->nrows >= r->batch_size && flush(r, next, NULL, err))
             return -1;
     }
     if (r->cp.profile.ntables == 0 && enter_table(r, err))
         return -1;
-    return r->batch.rows > 0 || r->cp.batches == 0 ? flush(r, next, err) : 0;
+    if (((r->cur && r->cur->rows_covered > 0) || r->cp.batches == 0) && flush(r, next, NULL, err))
+        return -1;
+    return di_loader_wait(r->loader, err);
 }
 
 /* summary_json renders output_summary (the row differences are added in SQL). */
@@ -361,6 +439,9 @@ static char *schema_json(const run *r) {
 
 /* finish publishes the commit in one transaction. */
 static int finish(run *r, di_job_result *res, di_error *err) {
+    free(r->cp.finished); /* every row is in: nothing is ahead of the watermark now */
+    r->cp.finished = NULL;
+    r->cp.nfinished = 0;
     double elapsed = now_s() - ((double)r->t0.tv_sec + (double)r->t0.tv_nsec / 1e9);
     char *progress = di_progress_json(&r->cp, "completed", r->job.source);
     char *summary = summary_json(r, elapsed);
@@ -426,7 +507,7 @@ static int attempt(run *r, const char *conninfo, const char *job_id, di_job_resu
         snprintf(res->status, sizeof res->status, "completed");
         return 1;
     }
-    if (open_pipeline(r, err) || load_all(r, err))
+    if (open_pipeline(r, err) || start_loader(r, conninfo, err) || load_all(r, err))
         return -1;
     return finish(r, res, err);
 }
@@ -518,7 +599,6 @@ static void run_cleanup(run *r) {
     di_job_row_cleanup(&r->job);
     di_checkpoint_cleanup(&r->cp);
     di_buf_cleanup(&r->json);
-    di_batch_cleanup(&r->batch);
 }
 
 /* di_job_run: attempts until done, a permanent error or db_retries spent;
@@ -531,7 +611,6 @@ int di_job_run(const char *conninfo, const char *job_id, const di_settings *s,
     r.s = s;
     r.hooks = hooks;
     di_buf_init(&r.json, ROW_JSON_MAX);
-    di_batch_init(&r.batch);
     di_checkpoint_init(&r.cp);
     clock_gettime(CLOCK_MONOTONIC, &r.t0);
     if (di_heartbeat_start(&r.hb, conninfo, job_id, hooks->owner, s->lease_s))
@@ -551,6 +630,7 @@ int di_job_run(const char *conninfo, const char *job_id, const di_settings *s,
     }
     di_heartbeat_stop(&r.hb);
     fill_result(&r, res);
+    close_pipeline(&r); /* the loaders roll back what they have not committed */
     if (rc < 0)
         snprintf(res->status, sizeof res->status, "%s", settle(&r, conninfo, err));
     res->elapsed_s = now_s() - ((double)r.t0.tv_sec + (double)r.t0.tv_nsec / 1e9);

@@ -86,7 +86,7 @@ int di_pg_count(di_pg *pg, const char *sql, int nparams, const char *const *para
     return 0;
 }
 
-int di_pg_copy(di_pg *pg, const char *copy_sql, const char *data, size_t len, di_error *err) {
+int di_pg_copy_begin(di_pg *pg, const char *copy_sql, di_error *err) {
     PGresult *res = PQexec(pg->conn, copy_sql);
     if (!res || PQresultStatus(res) != PGRES_COPY_IN) {
         pg_fail(pg, res, "COPY", err);
@@ -94,6 +94,10 @@ int di_pg_copy(di_pg *pg, const char *copy_sql, const char *data, size_t len, di
         return -1;
     }
     PQclear(res);
+    return 0;
+}
+
+int di_pg_copy_put(di_pg *pg, const char *data, size_t len, di_error *err) {
     /* PQputCopyData takes an int length: send in pieces of at most 64 MiB. */
     for (size_t off = 0; off < len;) {
         size_t n = len - off > (64u << 20) ? (64u << 20) : len - off;
@@ -101,9 +105,14 @@ int di_pg_copy(di_pg *pg, const char *copy_sql, const char *data, size_t len, di
             return pg_fail(pg, NULL, "COPY", err);
         off += n;
     }
+    return 0;
+}
+
+int di_pg_copy_end(di_pg *pg, di_error *err) {
     if (PQputCopyEnd(pg->conn, NULL) != 1)
         return pg_fail(pg, NULL, "COPY", err);
     int rc = 0;
+    PGresult *res;
     while ((res = PQgetResult(pg->conn)) != NULL) {
         if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK)
             rc = pg_fail(pg, res, "COPY", err);

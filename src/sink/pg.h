@@ -29,9 +29,13 @@ DI_MUSTCHECK int di_pg_cmd(di_pg *pg, const char *sql, int nparams, const char *
 DI_MUSTCHECK int di_pg_count(di_pg *pg, const char *sql, int nparams, const char *const *params,
                              long *affected, di_error *err);
 
-/* di_pg_copy sends len bytes of COPY text data through `copy_sql` (COPY … FROM STDIN). */
-DI_MUSTCHECK int di_pg_copy(di_pg *pg, const char *copy_sql, const char *data, size_t len,
-                            di_error *err);
+/* COPY … FROM STDIN in pieces: di_pg_copy_begin starts `copy_sql`, di_pg_copy_put
+ * sends data (libpq buffers it and flushes as its buffer fills), di_pg_copy_end
+ * finishes the COPY and reports its result. After a failed put, still call
+ * di_pg_copy_end (or roll back) to leave the COPY state. */
+DI_MUSTCHECK int di_pg_copy_begin(di_pg *pg, const char *copy_sql, di_error *err);
+DI_MUSTCHECK int di_pg_copy_put(di_pg *pg, const char *data, size_t len, di_error *err);
+DI_MUSTCHECK int di_pg_copy_end(di_pg *pg, di_error *err);
 
 /* di_pg_rollback ends a failed transaction; harmless when none is open. */
 void di_pg_rollback(di_pg *pg);

@@ -68,7 +68,9 @@ def _assert_checkpoint_consistent(db, dataset, job_id):
         return prog
     assert commit_id, "progress has rows but no checkpoint.commit_id: %s" % prog
     have = set(checks.manifest(db, commit_id))
-    want = {"primary:%d" % n for n in range(2, done + 2)}
+    want = checks.checkpoint_rows(prog)
+    assert len(want) == done, "checkpoint counts %d rows but describes %d: %s" % (
+        done, len(want), prog["checkpoint"])
     assert have == want, "manifest (%d rows) is not the checkpoint's %d rows: %d extra, %d missing" % (
         len(have), done, len(have - want), len(want - have))
     return prog

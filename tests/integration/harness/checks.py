@@ -134,9 +134,20 @@ def wait_client_sessions_gone(db, timeout=30):
                 predicate=lambda n: n == 0, timeout=timeout)
 
 
+def checkpoint_rows(prog, table="primary", first_row=2):
+    """checkpoint_rows is the set of logical ids a single-table checkpoint says are in: every
+    row before its watermark (row_number) and the finished ranges beyond it (batches loaded
+    in parallel commit out of order)."""
+    cp = prog.get("checkpoint") or {}
+    want = {"%s:%d" % (table, n) for n in range(first_row, cp.get("row_number") or first_row)}
+    for seg in cp.get("finished") or []:
+        want |= {"%s:%d" % (seg["table_key"], n) for n in range(seg["from"], seg["to"])}
+    return want
+
+
 def assert_checkpoint_consistent(db, job_id, table="primary", first_row=2):
     """assert_checkpoint_consistent: the job's manifest holds exactly the rows its checkpoint
-    counts (first_row … first_row + rows_processed − 1), none past it; returns the progress.
+    describes (checkpoint_rows) and counts (rows_processed), no others; returns the progress.
 
     Call it when no process writes the job (after a kill, once its sessions are gone)."""
     prog = progress(db, job_id) or {}
@@ -150,7 +161,9 @@ def assert_checkpoint_consistent(db, job_id, table="primary", first_row=2):
         return prog
     assert commit_id, "progress has rows but no checkpoint.commit_id: %s" % prog
     have = set(manifest(db, commit_id))
-    want = {"%s:%d" % (table, n) for n in range(first_row, first_row + done)}
+    want = checkpoint_rows(prog, table, first_row)
+    assert len(want) == done, "checkpoint counts %d rows but describes %d: %s" % (
+        done, len(want), prog["checkpoint"])
     assert have == want, "manifest (%d rows) is not the checkpoint's %d rows: %d extra, %d missing" % (
         len(have), done, len(have - want), len(want - have))
     return prog

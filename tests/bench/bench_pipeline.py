@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""The loader benchmark (issue 7): dsa-ingest's whole import against plain SQL, in one run.
+
+Everything runs against ONE private PostgreSQL 15 cluster with the server's DEFAULT durability
+settings (fsync, synchronous_commit and full_page_writes on, 128 MB shared_buffers), each
+measurement in a fresh, migrated database, on a generated N-row gzipped CSV with quoted fields
+(commas, quotes, newlines) served over HTTP on loopback:
+
+  T_import      `dsa-ingest import http://…/data.csv.gz`, default settings: fetch, inflate,
+                parse, hash, load, checkpoint with every batch.
+  T_sql         the plain SQL path on the same schema and rows: the rows are prepared into a COPY
+                file beforehand (untimed), then one psql session copies them into a temp table
+                and runs `INSERT … ON CONFLICT DO NOTHING` into dsa_core.rows and `INSERT` into
+                dsa_core.commit_rows.
+  T_sql_sorted  the same SQL with the staging rows sorted by row_hash (the faster variant).
+  old Python    a re-creation of the platform's old import path: csv module, json.dumps,
+                sha256, COPY of 10k-row batches into a temp table, the two INSERTs (psycopg2).
+  T_zcat/T_scan `zcat data.csv.gz > /dev/null` against `dsa-ingest scan` of the same object over
+                HTTP (no database), best of three each.
+  peak RSS      the import again with IMPORT_PARALLEL_WORKERS=4 under /usr/bin/time -v.
+
+Ratios, not seconds, are the result: these machines are shared and noisy.
+
+Usage: /usr/bin/python3 tests/bench/bench_pipeline.py [--rows N] [--skip-python] [--skip-sql]
+"""
+import argparse
+import csv
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+sys.path.insert(0, HERE)
+
+import bench_import as bi  # noqa: E402
+from harness import gen  # noqa: E402
+from harness.httpserver import HttpServer  # noqa: E402
+from harness.pg import Cluster  # noqa: E402
+from harness.runner import default_binary  # noqa: E402
+
+DEFAULT_DURABILITY = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+COMMIT_ID = hashlib.sha256(b"baseline").hexdigest()
+
+SQL_PLAIN = r"""
+\set ON_ERROR_STOP on
+BEGIN;
+CREATE TEMP TABLE staging (logical_row_id text, row_hash text, data text) ON COMMIT DROP;
+\copy staging FROM '{copy_file}'
+INSERT INTO dsa_core.datasets (name) VALUES ('baseline') RETURNING id AS dataset_id \gset
+INSERT INTO dsa_core.commits (commit_id, dataset_id, message)
+    VALUES ('{commit_id}', :dataset_id, 'baseline');
+INSERT INTO dsa_core.rows (row_hash, data)
+    SELECT row_hash, data::jsonb FROM staging {order} ON CONFLICT DO NOTHING;
+INSERT INTO dsa_core.commit_rows (commit_id, logical_row_id, row_hash)
+    SELECT '{commit_id}', logical_row_id, row_hash FROM staging {order};
+INSERT INTO dsa_core.refs (dataset_id, name, commit_id) VALUES (:dataset_id, 'main', '{commit_id}');
+COMMIT;
+"""
+
+
+def log(msg):
+    print("[bench] %s" % msg, file=sys.stderr, flush=True)
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rows", type=int, default=2_000_000)
+    p.add_argument("--binary", default=default_binary())
+    p.add_argument("--workdir", default=None)
+    p.add_argument("--skip-python", action="store_true", help="skip the old Python path")
+    p.add_argument("--skip-sql", action="store_true", help="skip the two plain-SQL baselines")
+    return p.parse_args()
+
+
+def timed(cmd, env=None, stdout=subprocess.DEVNULL):
+    """timed runs cmd → (seconds, CompletedProcess); raises when it fails."""
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, stdout=stdout, stderr=subprocess.PIPE, env=env, timeout=7200)
+    elapsed = time.monotonic() - t0
+    if proc.returncode != 0:
+        raise SystemExit("%s failed (%d): %s" % (" ".join(cmd), proc.returncode,
+                                                 proc.stderr.decode(errors="replace")[-3000:]))
+    return elapsed, proc
+
+
+def measure_import(cluster, binary, url, rows, extra_env=None, rss=False):
+    """measure_import: one `dsa-ingest import` into a fresh database → (seconds, peak RSS MiB)."""
+    db = bi.fresh_migrated_db(cluster, binary, "pipe_import")
+    env = dict(os.environ, DATABASE_URL=db.url, **(extra_env or {}))
+    cmd = [binary, "import", url, "--dataset", "bench", "--json"]
+    if rss:
+        cmd = ["/usr/bin/time", "-v"] + cmd
+    elapsed, proc = timed(cmd, env=env, stdout=subprocess.PIPE)
+    out = json.loads(proc.stdout.decode())
+    stored = db.scalar("SELECT count(*) FROM dsa_core.commit_rows WHERE commit_id = %s",
+                       (out["commit_id"],))
+    if stored != rows:
+        raise SystemExit("import stored %d rows, expected %d" % (stored, rows))
+    peak = None
+    if rss:
+        m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr.decode())
+        peak = int(m.group(1)) / 1024.0 if m else None
+    db.close()
+    bi.drop_database(cluster, db.name)
+    return elapsed, peak
+
+
+def measure_sql(cluster, binary, copy_file, rows, workdir, sorted_rows):
+    """measure_sql: the plain SQL path (optionally sorted by row_hash) in one psql session."""
+    db = bi.fresh_migrated_db(cluster, binary, "pipe_sql")
+    script = os.path.join(workdir, "plain.sql")
+    with open(script, "w") as f:
+        f.write(SQL_PLAIN.format(copy_file=copy_file.replace("'", "''"), commit_id=COMMIT_ID,
+                                 order="ORDER BY row_hash" if sorted_rows else ""))
+    t0 = time.monotonic()
+    proc = cluster.psql(db.name, "-f", script, timeout=7200)
+    elapsed = time.monotonic() - t0
+    if proc.returncode != 0:
+        raise SystemExit("plain SQL failed: %s" % proc.stderr.decode(errors="replace"))
+    stored = db.scalar("SELECT count(*) FROM dsa_core.commit_rows")
+    if stored != rows:
+        raise SystemExit("plain SQL stored %d rows, expected %d" % (stored, rows))
+    db.close()
+    bi.drop_database(cluster, db.name)
+    return elapsed
+
+
+def old_python_path(db_url, url, batch=10000):
+    """old_python_path re-creates the platform's import: csv, json.dumps, sha256, COPY of each
+    10k-row batch into a temp table, then the two INSERTs, one transaction per batch."""
+    import psycopg2
+    conn = psycopg2.connect(db_url)
+    cur = conn.cursor()
+    cur.execute("INSERT INTO dsa_core.datasets (name) VALUES ('old') RETURNING id")
+    dataset_id = cur.fetchone()[0]
+    cur.execute("INSERT INTO dsa_core.commits (commit_id, dataset_id, message) VALUES (%s, %s, 'old')",
+                (COMMIT_ID, dataset_id))
+    cur.execute("CREATE TEMP TABLE staging (row_hash text, logical_row_id text, data text)")
+    conn.commit()
+
+    def flush(buf):
+        cur.execute("TRUNCATE staging")
+        cur.copy_expert("COPY staging FROM STDIN", io.StringIO("".join(buf)))
+        cur.execute("INSERT INTO dsa_core.rows (row_hash, data) SELECT row_hash, data::jsonb "
+                    "FROM staging ON CONFLICT (row_hash) DO NOTHING")
+        cur.execute("INSERT INTO dsa_core.commit_rows (commit_id, logical_row_id, row_hash) "
+                    "SELECT %s, logical_row_id, row_hash FROM staging", (COMMIT_ID,))
+        conn.commit()
+
+    n = 0
+    with urllib.request.urlopen(url) as resp, gzip.GzipFile(fileobj=resp) as gz:
+        reader = csv.reader(io.TextIOWrapper(gz, encoding="utf-8", newline=""))
+        header = next(reader)
+        buf = []
+        for number, record in enumerate(reader, start=2):
+            text = json.dumps(dict(zip(header, record)), sort_keys=True, ensure_ascii=False)
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            buf.append("%s\tprimary:%d\t%s\n" % (digest, number, bi.copy_escape(text)))
+            n += 1
+            if len(buf) >= batch:
+                flush(buf)
+                buf = []
+        if buf:
+            flush(buf)
+    cur.execute("INSERT INTO dsa_core.refs (dataset_id, name, commit_id) VALUES (%s, 'main', %s)",
+                (dataset_id, COMMIT_ID))
+    conn.commit()
+    conn.close()
+    return n
+
+
+def measure_old_python(cluster, binary, url, rows):
+    db = bi.fresh_migrated_db(cluster, binary, "pipe_old")
+    t0 = time.monotonic()
+    n = old_python_path(db.url, url)
+    elapsed = time.monotonic() - t0
+    if n != rows:
+        raise SystemExit("old path read %d rows, expected %d" % (n, rows))
+    db.close()
+    bi.drop_database(cluster, db.name)
+    return elapsed
+
+
+def measure_scan(binary, gz_path, url):
+    """measure_scan: best of three of zcat and of `dsa-ingest scan URL`, alternating."""
+    zc, sc = [], []
+    for _ in range(3):
+        zc.append(timed(["zcat", gz_path])[0])
+        sc.append(timed([binary, "scan", url])[0])
+    return min(zc), min(sc)
+
+
+def main():
+    args = parse_args()
+    if not os.access(args.binary, os.X_OK):
+        raise SystemExit("no dsa-ingest at %s (build it, or pass --binary)" % args.binary)
+    workdir = tempfile.mkdtemp(prefix="dsa-bench-pipe-", dir=args.workdir)
+    cluster = Cluster(port=54341, settings=DEFAULT_DURABILITY)
+    server = HttpServer(root=workdir).start()
+    table = []
+    try:
+        cluster.start()
+        gz = os.path.join(workdir, "data.csv.gz")
+        t0 = time.monotonic()
+        gen.write_people_csv(gz, args.rows, seed=1, compress=True)
+        log("generated %s rows (%.1f MB gz) in %.1fs" % (
+            f"{args.rows:,}", os.path.getsize(gz) / 1e6, time.monotonic() - t0))
+        url = server.url("data.csv.gz")
+        table += [("rows", f"{args.rows:,}"),
+                  ("input (gzip MB)", "%.1f" % (os.path.getsize(gz) / 1e6))]
+
+        t_import, _ = measure_import(cluster, args.binary, url, args.rows)
+        log("import: %.2fs" % t_import)
+        table += [("T_import (s), default settings", "%.2f" % t_import),
+                  ("import rows/s", f"{args.rows / t_import:,.0f}")]
+
+        if not args.skip_sql:
+            copy_file = os.path.join(workdir, "plain.copy")
+            bi.prepare_copy_file(gz, copy_file)
+            t_sql = measure_sql(cluster, args.binary, copy_file, args.rows, workdir, False)
+            log("plain SQL: %.2fs" % t_sql)
+            t_sorted = measure_sql(cluster, args.binary, copy_file, args.rows, workdir, True)
+            log("plain SQL, sorted: %.2fs" % t_sorted)
+            os.unlink(copy_file)
+            table += [("T_sql (s), plain SQL", "%.2f" % t_sql),
+                      ("T_sql_sorted (s), staging sorted by row_hash", "%.2f" % t_sorted),
+                      ("T_sql / T_import (target >= 2.0)", "%.2f" % (t_sql / t_import)),
+                      ("T_sql_sorted / T_import", "%.2f" % (t_sorted / t_import))]
+
+        if not args.skip_python:
+            t_old = measure_old_python(cluster, args.binary, url, args.rows)
+            log("old Python path: %.2fs" % t_old)
+            table += [("old Python path rows/s", f"{args.rows / t_old:,.0f}"),
+                      ("import rows/s / old Python rows/s", "%.1fx" % (t_old / t_import))]
+
+        t4, rss4 = measure_import(cluster, args.binary, url, args.rows,
+                                  {"IMPORT_PARALLEL_WORKERS": "4"}, rss=True)
+        log("import with 4 loaders: %.2fs, peak RSS %.1f MiB" % (t4, rss4 or -1))
+        table += [("T_import (s), IMPORT_PARALLEL_WORKERS=4", "%.2f" % t4),
+                  ("peak RSS (MiB), IMPORT_PARALLEL_WORKERS=4 (target < 64)",
+                   "%.1f" % rss4 if rss4 else "n/a")]
+
+        t1, _ = measure_import(cluster, args.binary, url, args.rows,
+                               {"IMPORT_PARALLEL_WORKERS": "1"})
+        log("import with 1 loader: %.2fs" % t1)
+        table += [("T_import (s), IMPORT_PARALLEL_WORKERS=1", "%.2f" % t1)]
+
+        t_zcat, t_scan = measure_scan(args.binary, gz, url)
+        table += [("T_zcat (s)", "%.2f" % t_zcat), ("T_scan (s), over HTTP", "%.2f" % t_scan),
+                  ("T_zcat / T_scan (target >= 0.8)", "%.2f" % (t_zcat / t_scan))]
+    finally:
+        server.stop()
+        cluster.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    bi.print_table(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
