@@ -2,6 +2,7 @@
  * SNS) turned into the objects they announce, and the rules file that routes
  * an object to a dataset and ref. Pure: no I/O but reading the rules file. */
 #include "http/events.h"
+#include "util/percent.h"
 #include "http/netcheck.h"
 
 #include <stdio.h>
@@ -20,34 +21,9 @@ static const cJSON *obj(const cJSON *o, const char *key) {
     return cJSON_IsObject(v) ? v : NULL;
 }
 
-/* hexval returns one hex digit's value, -1 for anything else. */
-static int hexval(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)(c | 0x20);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* di_s3_key_decode undoes S3's form encoding of keys ('+' for space, %XX). */
 int di_s3_key_decode(const char *in, char *out, size_t outsz) {
-    size_t o = 0;
-    for (size_t i = 0; in[i]; i++) {
-        int c = (unsigned char)in[i];
-        if (c == '+')
-            c = ' ';
-        else if (c == '%') {
-            int hi = hexval(in[i + 1]), lo = hi < 0 ? -1 : hexval(in[i + 2]);
-            if (hi < 0 || lo < 0 || (hi | lo) == 0)
-                return -1;
-            c = hi * 16 + lo;
-            i += 2;
-        }
-        if (o + 1 >= outsz)
-            return -1;
-        out[o++] = (char)c;
-    }
-    out[o] = '\0';
-    return 0;
+    return di_percent_decode(in, strlen(in), 1, out, outsz);
 }
 
 /* di_s3_identity picks what tells two deliveries of one object version apart. */

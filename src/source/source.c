@@ -4,6 +4,7 @@
  * scheme is a configuration error until its kind exists. */
 #include "source/source_impl.h"
 #include "source/s3.h"
+#include "util/percent.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -44,36 +45,6 @@ static size_t scheme_len(const char *url) {
     return strncmp(url + n, "://", 3) == 0 ? n : 0;
 }
 
-/* hexval returns the value of one hex digit, -1 for anything else. */
-static int hexval(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* percent_decode decodes in[0..n) into out; -1 on a bad escape, a NUL byte or
- * overflow, since a silently mangled path would open the wrong file. */
-static int percent_decode(const char *in, size_t n, char *out, size_t outsz) {
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int c = (unsigned char)in[i];
-        if (c == '%') {
-            int hi = i + 2 < n ? hexval(in[i + 1]) : -1;
-            int lo = i + 2 < n ? hexval(in[i + 2]) : -1;
-            if (hi < 0 || lo < 0 || (hi | lo) == 0)
-                return -1;
-            c = hi * 16 + lo;
-            i += 2;
-        }
-        if (o + 1 >= outsz)
-            return -1;
-        out[o++] = (char)c;
-    }
-    out[o] = '\0';
-    return 0;
-}
-
 /* file_url_path turns file:///p or file://localhost/p into a local path; the
  * query and fragment, if any, are not part of it. */
 static int file_url_path(const char *url, char *path, size_t pathsz) {
@@ -82,7 +53,7 @@ static int file_url_path(const char *url, char *path, size_t pathsz) {
         p += strlen("localhost");
     if (*p != '/')
         return -1;
-    return percent_decode(p, strcspn(p, "?#"), path, pathsz);
+    return di_percent_decode(p, strcspn(p, "?#"), 0, path, pathsz);
 }
 
 /* open_file_url opens a file:// URL through file.c. */
