@@ -32,6 +32,9 @@ typedef struct di_settings {
     long max_ratio;          /* IMPORT_MAX_COMPRESSION_RATIO, decoded:stored, 0: no limit */
     long max_xml_depth;      /* IMPORT_XLSX_MAX_XML_DEPTH */
     long max_shared_strings; /* IMPORT_XLSX_MAX_SHARED_STRINGS_BYTES */
+    /* not a variable of its own: the loading connections of one job, which is
+     * IMPORT_PARALLEL_WORKERS for `import`; a worker shares that over its slots */
+    long load_connections;
 } di_settings;
 
 /* di_settings_reader_opts starts reader options from the settings: the

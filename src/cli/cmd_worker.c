@@ -207,6 +207,10 @@ int cmd_worker(int argc, char **argv) {
         return cli_fail(&err, NULL);
     if (o.concurrency == 0)
         o.concurrency = (int)s.parallel_workers;
+    /* IMPORT_PARALLEL_WORKERS is the process's parallelism: its slots, and
+     * the loading connections they share (at least one per job). */
+    s.load_connections =
+        s.parallel_workers / o.concurrency > 1 ? s.parallel_workers / o.concurrency : 1;
     int embedded = 0, applied = 0;
     o.conninfo = cli_database(database, &embedded, &err);
     if (!o.conninfo ||

@@ -172,7 +172,7 @@ static int start_loader(run *r, const char *conninfo, di_error *err) {
         return di_error_set(err, DI_ERR_INTERNAL, "out of memory");
     di_loader_opts o = {
         .conninfo = conninfo,
-        .connections = (int)r->s->parallel_workers,
+        .connections = (int)r->s->load_connections,
         .job = {r->job.id, r->cp.commit_id, r->hooks->owner, r->s->lease_s},
         .progress = progress,
         .rows = r->cp.rows,

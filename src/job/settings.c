@@ -60,6 +60,7 @@ int di_settings_load(di_settings *s, di_error *err) {
             return di_error_set(err, DI_ERR_CONFIG, "%s=%s: expected a whole number >= %ld",
                                 d->name, v, d->min);
     }
+    s->load_connections = s->parallel_workers;
     return 0;
 }
 
