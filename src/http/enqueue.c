@@ -6,47 +6,11 @@
  * finds the first one's row. The job is queued pending; the 002 trigger sends
  * NOTIFY dsa_import_jobs. */
 #include "http/enqueue.h"
-#include "sink/pg.h"
+#include "job/create.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* is_number tells a dataset id from a dataset name. */
-static int is_number(const char *s) {
-    size_t n = strspn(s, "0123456789");
-    return n > 0 && n < 10 && s[n] == '\0';
-}
-
-/* resolve_dataset finds the rule's dataset by id, or by name creating it when
- * new (under the same advisory lock as `import`, so both make one dataset). */
-static int resolve_dataset(di_pg *pg, const char *dataset, char out[24], di_error *err) {
-    const char *p[] = {dataset};
-    int number = is_number(dataset);
-    if (!number &&
-        di_pg_cmd(pg, "SELECT pg_advisory_xact_lock(hashtext('dsa-ingest:dataset:' || $1))", 1, p,
-                  err))
-        return -1;
-    PGresult *r = di_pg_exec(pg,
-                             number ? "SELECT id FROM dsa_core.datasets WHERE id = $1::integer"
-                                    : "SELECT id FROM dsa_core.datasets WHERE name = $1 "
-                                      "ORDER BY id LIMIT 1",
-                             1, p, err);
-    if (r && PQntuples(r) == 0 && number) {
-        PQclear(r);
-        return di_error_set(err, DI_ERR_CONFIG, "no dataset with id %s", dataset);
-    }
-    if (r && PQntuples(r) == 0) {
-        PQclear(r);
-        r = di_pg_exec(pg, "INSERT INTO dsa_core.datasets (name) VALUES ($1) RETURNING id", 1, p,
-                       err);
-    }
-    if (!r)
-        return -1;
-    snprintf(out, 24, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
-    return 0;
-}
 
 /* run_parameters renders the job request (DESIGN §4) plus where it came
  * from; the caller frees the text. */
@@ -106,19 +70,11 @@ static int claim_delivery(di_pg *pg, const di_s3_object *o, char ev_id[24], int 
     return 0;
 }
 
-/* insert_job queues the job and links the delivery to it. */
-static int insert_job(di_pg *pg, const char *dataset_id, const char *params, const char *ev_id,
+/* insert_job queues the job (pending) and links the delivery to it. */
+static int insert_job(di_pg *pg, const char *dataset, const char *params, const char *ev_id,
                       char job_id[37], di_error *err) {
-    const char *p[] = {dataset_id, params};
-    PGresult *r = di_pg_exec(pg,
-                             "INSERT INTO dsa_jobs.analysis_runs (run_type, status, dataset_id, "
-                             "run_parameters) VALUES ('import', 'pending', $1::integer, "
-                             "$2::jsonb) RETURNING id::text",
-                             2, p, err);
-    if (!r)
+    if (di_job_insert(pg, dataset, params, NULL, 0, job_id, err))
         return -1;
-    snprintf(job_id, 37, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
     const char *q[] = {job_id, ev_id};
     return di_pg_cmd(pg, "UPDATE dsa_ingest.s3_events SET job_id = $1::uuid WHERE id = $2::bigint",
                      2, q, err);
@@ -127,7 +83,7 @@ static int insert_job(di_pg *pg, const char *dataset_id, const char *params, con
 /* di_enqueue_s3_object: the delivery's row and the job's, in one transaction. */
 int di_enqueue_s3_object(const char *conninfo, const di_s3_object *o, const di_event_rule *rule,
                          di_enqueue_result *res, char job_id[37], di_error *err) {
-    char source[DI_S3_EVENT_KEY_MAX + 300], dataset_id[24], ev_id[24];
+    char source[DI_S3_EVENT_KEY_MAX + 300], ev_id[24];
     snprintf(source, sizeof source, "s3://%s/%s", o->bucket, o->key);
     char *params = run_parameters(o, rule, source);
     if (!params)
@@ -138,8 +94,7 @@ int di_enqueue_s3_object(const char *conninfo, const di_s3_object *o, const di_e
     if (rc == 0) {
         rc = di_pg_cmd(&pg, "BEGIN", 0, NULL, err) ||
              claim_delivery(&pg, o, ev_id, &fresh, job_id, err) ||
-             (fresh && (resolve_dataset(&pg, rule->dataset, dataset_id, err) ||
-                        insert_job(&pg, dataset_id, params, ev_id, job_id, err))) ||
+             (fresh && insert_job(&pg, rule->dataset, params, ev_id, job_id, err)) ||
              di_pg_cmd(&pg, "COMMIT", 0, NULL, err);
         if (rc)
             di_pg_rollback(&pg);

@@ -1,22 +1,18 @@
 /* create.c - a new import job: the dataset (created when missing) and the
  * queue row with the request in run_parameters (DESIGN §4), claimed at once by
  * the creating process. */
+#include "job/create.h"
 #include "dsa_ingest/job.h"
-#include "sink/pg.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* is_number tells a dataset id from a dataset name. */
+/* is_number tells a dataset id (an integer column) from a dataset name. */
 static int is_number(const char *s) {
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (*s < '0' || *s > '9')
-            return 0;
-    return 1;
+    size_t n = strspn(s, "0123456789");
+    return n > 0 && n < 10 && s[n] == '\0';
 }
 
 /* resolve_dataset finds the dataset by id or name, creating a named one that
@@ -115,18 +111,25 @@ static int insert_job(di_pg *pg, const char *dataset_id, const char *params, con
     return 0;
 }
 
+int di_job_insert(di_pg *pg, const char *dataset, const char *params, const char *owner,
+                  long lease_s, char job_id[37], di_error *err) {
+    char dataset_id[24];
+    return resolve_dataset(pg, dataset, dataset_id, err) ||
+                   insert_job(pg, dataset_id, params, owner, lease_s, job_id, err)
+               ? -1
+               : 0;
+}
+
 int di_job_create(const char *conninfo, const di_import_request *req, const char *owner,
                   long lease_s, char job_id[37], di_error *err) {
     di_pg pg;
-    char dataset_id[24];
     char *params = request_json(req);
     if (!params)
         return di_error_set(err, DI_ERR_INTERNAL, "out of memory");
     int rc = di_pg_connect(&pg, conninfo, err);
     if (rc == 0) {
         rc = di_pg_cmd(&pg, "BEGIN", 0, NULL, err) ||
-             resolve_dataset(&pg, req->dataset, dataset_id, err) ||
-             insert_job(&pg, dataset_id, params, owner, lease_s, job_id, err) ||
+             di_job_insert(&pg, req->dataset, params, owner, lease_s, job_id, err) ||
              di_pg_cmd(&pg, "COMMIT", 0, NULL, err);
         if (rc)
             di_pg_rollback(&pg);
