@@ -80,6 +80,54 @@ static void test_roundtrip(void) {
     di_checkpoint_cleanup(&back);
 }
 
+/* test_finished: the ranges committed beyond the watermark survive the JSON
+ * form, and di_progress_patch replaces them and the counters, nothing else. */
+static void test_finished(void) {
+    di_checkpoint cp, back;
+    di_error err;
+    di_checkpoint_init(&cp);
+    snprintf(cp.commit_id, sizeof cp.commit_id, "%064d", 9);
+    cp.size = 1000;
+    cp.rows = 300;
+    cp.batches = 3;
+    cp.bytes_read = 400;
+    cp.pos.row_number = 302;
+    snprintf(cp.pos.table_key, sizeof cp.pos.table_key, "primary");
+    char *plain = di_progress_json(&cp, "running", "file:///d.csv");
+    CHECK(plain != NULL && strstr(plain, "finished") == NULL); /* nothing ahead: no member */
+    di_segment seg[2] = {{"primary", 402, 502, 100}, {"primary", 602, 702, 99}};
+    char *patched = di_progress_patch(plain, 499, 900, 5, seg, 2);
+    CHECK(patched != NULL);
+    CHECK(strstr(patched, "\"rows_processed\":499") != NULL);
+    CHECK(strstr(patched, "\"percentage\":90") != NULL);
+    size_t n = strlen(patched) + 32;
+    char *rp = malloc(n);
+    snprintf(rp, n, "{\"progress\":%s}", patched);
+    di_checkpoint_init(&back);
+    CHECK_INT(di_checkpoint_parse(&back, rp, &err), 0);
+    CHECK_INT(back.rows, 499);
+    CHECK_INT(back.batches, 5);
+    CHECK_INT(back.bytes_read, 900);
+    CHECK_INT(back.pos.row_number, 302); /* the watermark itself is untouched */
+    CHECK_INT((long)back.nfinished, 2);
+    CHECK_STR(back.finished[1].table, "primary");
+    CHECK_INT(back.finished[1].from, 602);
+    CHECK_INT(back.finished[1].to, 702);
+    CHECK_INT(back.finished[1].rows, 99);
+    char *again = di_progress_json(&back, "running", "file:///d.csv"); /* renders them too */
+    CHECK(again != NULL && strstr(again, "\"from\":402") != NULL);
+    char *cleared = di_progress_patch(patched, 499, 900, 5, NULL, 0);
+    CHECK(cleared != NULL && strstr(cleared, "finished") == NULL);
+    CHECK(di_progress_patch("{not json", 1, 1, 1, NULL, 0) == NULL);
+    free(cleared);
+    free(again);
+    free(rp);
+    free(patched);
+    free(plain);
+    di_checkpoint_cleanup(&cp);
+    di_checkpoint_cleanup(&back);
+}
+
 /* test_no_checkpoint: a job that never started has none. */
 static void test_no_checkpoint(void) {
     di_checkpoint cp;
@@ -129,6 +177,7 @@ static void test_error_format(void) {
 int main(void) {
     test_base64();
     test_roundtrip();
+    test_finished();
     test_no_checkpoint();
     test_settings();
     test_error_format();
