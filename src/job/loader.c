@@ -5,6 +5,7 @@
  * its COMMIT, so the progress it writes is computed from exactly the batches
  * committed before it. A loader never waits for `order` while holding `mu`. */
 #include "job/loader.h"
+#include "job/tune.h"
 #include "util/metrics.h"
 
 #include <pthread.h>
@@ -42,6 +43,8 @@ struct di_loader {
     di_batch **queue;
     size_t qhead, qlen;
     int64_t inflight; /* submitted, not yet committed */
+    int active;       /* batches being loaded now: at most tune.limit */
+    di_tune tune;
     int64_t next_seq;
     int closing, failed;
     di_error err;
@@ -205,7 +208,8 @@ static void *loader_main(void *arg) {
     di_loader *l = c->l;
     for (;;) {
         pthread_mutex_lock(&l->mu);
-        while (!l->failed && !l->closing && l->qlen == 0)
+        while (!l->failed && !(l->closing && l->qlen == 0) &&
+               (l->qlen == 0 || l->active >= l->tune.limit))
             pthread_cond_wait(&l->cv, &l->mu);
         if (l->failed || l->qlen == 0) {
             pthread_mutex_unlock(&l->mu);
@@ -214,6 +218,7 @@ static void *loader_main(void *arg) {
         di_batch *b = l->queue[l->qhead];
         l->qhead = (l->qhead + 1) % l->npool;
         l->qlen--;
+        l->active++;
         pthread_mutex_unlock(&l->mu);
 
         di_error err;
@@ -226,10 +231,13 @@ static void *loader_main(void *arg) {
             di_metrics_batch(now_s() - t);
 
         pthread_mutex_lock(&l->mu);
+        l->active--;
         if (rc)
             fail(l, &err);
         else
             l->inflight--;
+        if (rc == 0)
+            di_tune_batch(&l->tune, (int64_t)b->nrows, now_s());
         di_batch_reset(b);
         l->free_list[l->nfree++] = b;
         pthread_cond_broadcast(&l->cv);
@@ -263,6 +271,7 @@ di_loader *di_loader_start(const di_loader_opts *o, di_error *err) {
     pthread_cond_init(&l->cv, NULL);
     l->job = o->job;
     l->nconns = o->connections > 0 ? o->connections : 1;
+    di_tune_init(&l->tune, l->nconns, now_s());
     l->npool = (size_t)l->nconns + 2;
     l->wm_rows = o->rows;
     l->batches = o->batches;
@@ -361,6 +370,13 @@ void di_loader_committed(di_loader *l, int64_t *rows, int64_t *batches) {
     *rows = n;
     *batches = l->batches;
     pthread_mutex_unlock(&l->mu);
+}
+
+int di_loader_connections(di_loader *l) {
+    pthread_mutex_lock(&l->mu);
+    int n = l->tune.limit;
+    pthread_mutex_unlock(&l->mu);
+    return n;
 }
 
 void di_loader_stop(di_loader *l) {

@@ -11,6 +11,10 @@
  * so every checkpoint written describes exactly the batches committed with
  * it. A resumed job reads on from the watermark and skips those ranges.
  *
+ * How many of the connections load at once is tuned while the job runs
+ * (tune.h): more connections than the database has cores to serve them are
+ * slower than fewer.
+ *
  * Memory is bounded: connections + 2 batches, reused. The first failure of
  * any loader stops the others after their current batch (rolled back unless
  * already committed); the reading thread sees it at its next call. */
@@ -53,6 +57,10 @@ DI_MUSTCHECK int di_loader_wait(di_loader *l, di_error *err);
 
 /* di_loader_committed reports the rows and batches committed so far. */
 void di_loader_committed(di_loader *l, int64_t *rows, int64_t *batches);
+
+/* di_loader_connections is how many batches load at once now: the tuner
+ * (tune.h) picks between 2 and `connections` while the job runs. */
+int di_loader_connections(di_loader *l);
 
 /* di_loader_stop stops and joins the threads (batches not yet committed are
  * dropped: the checkpoint does not count them), closes the connections and

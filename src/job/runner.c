@@ -424,6 +424,8 @@ static char *summary_json(const run *r, double elapsed) {
     cJSON *tm = cJSON_AddObjectToObject(s, "timings");
     cJSON_AddNumberToObject(tm, "elapsed_s", elapsed);
     cJSON_AddNumberToObject(tm, "rows_per_s", elapsed > 0 ? (double)r->cp.rows / elapsed : 0);
+    if (r->loader) /* how many connections the tuner settled on */
+        cJSON_AddNumberToObject(tm, "loaders", di_loader_connections(r->loader));
     char *out = cJSON_PrintUnformatted(s);
     cJSON_Delete(s);
     return out;
