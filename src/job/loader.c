@@ -232,12 +232,12 @@ static void *loader_main(void *arg) {
 
         pthread_mutex_lock(&l->mu);
         l->active--;
-        if (rc)
+        if (rc) {
             fail(l, &err);
-        else
+        } else {
             l->inflight--;
-        if (rc == 0)
             di_tune_batch(&l->tune, (int64_t)b->nrows, now_s());
+        }
         di_batch_reset(b);
         l->free_list[l->nfree++] = b;
         pthread_cond_broadcast(&l->cv);
