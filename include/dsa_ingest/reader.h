@@ -7,7 +7,16 @@
  * workbook, applies the size and ratio limits, converts a declared encoding,
  * and hands out records one at a time. It can describe the position after any
  * record it returned (di_reader_mark), and reopen there (resume). The job
- * runner and `dsa-ingest scan` are its two users. */
+ * runner and `dsa-ingest scan` are its two users.
+ *
+ * Threads: a single stream (not an archive or a workbook) is read ahead on a
+ * thread of the reader's own (opts.readahead chunks of 256 KiB decoded bytes),
+ * so the source and the decoder run on one core while the caller parses on
+ * another. The caller sees no difference: same bytes, same records, same
+ * errors at the same places, and every function below is still called from
+ * the caller's one thread. di_reader_mark waits at most for one decode step of
+ * the thread; di_reader_close waits for the read in flight (bounded by the
+ * source's stall timeout) and joins the thread. */
 #ifndef DSA_INGEST_READER_H
 #define DSA_INGEST_READER_H
 
@@ -32,6 +41,7 @@ typedef struct di_reader_opts {
     double max_ratio;           /* IMPORT_MAX_COMPRESSION_RATIO; 0: no limit */
     size_t max_xml_depth;       /* IMPORT_XLSX_MAX_XML_DEPTH */
     size_t max_shared_strings;  /* IMPORT_XLSX_MAX_SHARED_STRINGS_BYTES */
+    int readahead;              /* read-ahead chunks on the reader's thread (4); 0: no thread */
 } di_reader_opts;
 
 void di_reader_opts_default(di_reader_opts *o);

@@ -2,9 +2,12 @@
  * the database. It streams, decodes, parses, encodes and hashes every row
  * and prints what it found: tables, columns with inferred types, rows,
  * bytes, and the rate. A dry run for a new source, and the benchmark of the
- * client side of an import. */
+ * client side of an import. With more than one CPU, three threads share the
+ * work: the reader's read-ahead (source, inflate), this one (parse), and a
+ * worker (canonical JSON, hash, profile; scan_work.h). */
 #include "cli/cli.h"
 #include "cli/readopts.h"
+#include "cli/scan_work.h"
 #include "dsa_ingest/job.h"
 #include "dsa_ingest/profile.h"
 #include "dsa_ingest/reader.h"
@@ -16,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char scan_usage[] = "usage: dsa-ingest scan SOURCE [options]\n"
                                  "\n"
@@ -33,14 +37,19 @@ typedef struct scan_args {
     long max_errors;
 } scan_args;
 
+/* The reading thread's fields first, then, on cache lines of their own (two
+ * threads writing one line would pass it to and fro per record), the
+ * worker's: the main thread touches those only at a scan_work_sync. */
 typedef struct scan_state {
     di_reader *reader;
-    di_profile profile;
+    int64_t seq;
+    int64_t rows, rejects;
+    scan_work *work; /* NULL: records are encoded on this thread */
+    _Alignas(64) di_profile profile;
     di_row_layout layout;
     int have_layout;
-    int64_t seq;
     di_buf json;
-    int64_t rows, rejects;
+    int64_t hashed;           /* rows encoded so far */
     unsigned char digest[16]; /* XOR of row hashes: a cheap order-free fingerprint */
 } scan_state;
 
@@ -126,10 +135,13 @@ static int reader_options(const scan_args *a, const di_settings *s, di_reader_op
     return 0;
 }
 
-/* enter_table follows the reader into a new table: layout and profile. */
+/* enter_table follows the reader into a new table: layout and profile, once
+ * the worker is done with the records of the table before. */
 static int enter_table(scan_state *st) {
     if (st->seq == di_reader_table_seq(st->reader))
         return 0;
+    if (st->work && scan_work_sync(st->work))
+        return -1;
     st->seq = di_reader_table_seq(st->reader);
     if (st->have_layout)
         di_row_layout_cleanup(&st->layout);
@@ -141,8 +153,10 @@ static int enter_table(scan_state *st) {
     return di_profile_table(&st->profile, di_reader_table(st->reader), cols, n);
 }
 
-/* hash_record encodes and hashes the row exactly as an import would. */
-static int hash_record(scan_state *st, const di_record *rec) {
+/* work_record encodes and hashes the row exactly as an import would, and
+ * profiles it (on the worker when there is one). */
+static int work_record(void *ctx, const di_record *rec) {
+    scan_state *st = ctx;
     int rc = rec->names ? di_row_json_keyed(rec->names, rec->fields, rec->lens, rec->kinds,
                                             rec->nfields, &st->json)
                         : di_row_json(&st->layout, rec->fields, rec->lens, rec->kinds, &st->json);
@@ -150,8 +164,21 @@ static int hash_record(scan_state *st, const di_record *rec) {
         return -1;
     char hex[DI_HASH_HEX + 1];
     di_row_hash(st->json.data, st->json.len, hex);
-    st->digest[st->rows % 16] ^= (unsigned char)hex[st->rows % DI_HASH_HEX];
-    return 0;
+    st->digest[st->hashed % 16] ^= (unsigned char)hex[st->hashed % DI_HASH_HEX];
+    st->hashed++;
+    return di_profile_add(&st->profile, rec);
+}
+
+/* add_record hands the record to the worker, or does its work here. */
+static int add_record(scan_state *st, const di_record *rec) {
+    return st->work ? scan_work_add(st->work, rec) : work_record(st, rec);
+}
+
+/* start_worker starts the encoding thread when there is a CPU for it; without
+ * one (or without memory for it) the records are encoded on this thread. */
+static void start_worker(scan_state *st) {
+    if (sysconf(_SC_NPROCESSORS_ONLN) > 1)
+        st->work = scan_work_start(work_record, st);
 }
 
 /* scan_all reads every record; errors past --max-errors stop it. */
@@ -168,11 +195,11 @@ static int scan_all(scan_state *st, const scan_args *a, di_error *err) {
             cli_log("skipped: %s", line);
             continue;
         }
-        if (enter_table(st) || hash_record(st, &rec) || di_profile_add(&st->profile, &rec))
+        if (enter_table(st) || add_record(st, &rec))
             return di_error_set(err, DI_ERR_INTERNAL, "out of memory");
         st->rows++;
     }
-    if (st->profile.ntables == 0 && enter_table(st))
+    if ((st->work && scan_work_sync(st->work)) || (st->profile.ntables == 0 && enter_table(st)))
         return di_error_set(err, DI_ERR_INTERNAL, "out of memory");
     return 0;
 }
@@ -255,6 +282,8 @@ int cmd_scan(int argc, char **argv) {
     di_buf_init(&st.json, (size_t)1 << 30);
     double t0 = mono_s();
     st.reader = di_reader_open(&o, NULL, &err);
+    if (st.reader)
+        start_worker(&st);
     rc = st.reader ? scan_all(&st, &a, &err) : -1;
     double elapsed = mono_s() - t0;
     if (rc == 0 && a.json)
@@ -262,6 +291,7 @@ int cmd_scan(int argc, char **argv) {
     else if (rc == 0)
         print_text(&st, elapsed);
     int code = rc == 0 ? 0 : cli_fail(&err, st.reader ? di_reader_display(st.reader) : a.source);
+    scan_work_stop(st.work); /* first: the worker uses layout, profile and json */
     di_reader_close(st.reader);
     if (st.have_layout)
         di_row_layout_cleanup(&st.layout);

@@ -2,7 +2,9 @@
  *
  * libcsv does the quoting; we feed it pieces that end at each CR or LF, so when a
  * piece completes a record the next record starts at the following byte (`next`).
- * UTF-8 is checked on the raw bytes (exact offsets); fields go to one reused arena. */
+ * UTF-8 is checked on the raw bytes (exact offsets). libcsv writes each field
+ * straight into one reused arena: its entry buffer is the arena's free end, moved
+ * past each field kept, so no field is copied after libcsv wrote it. */
 #include "dsa_ingest/buf.h"
 #include "parser_impl.h"
 
@@ -13,8 +15,9 @@
 #include <string.h>
 
 #define READ_BUF_SIZE ((size_t)1 << 20) /* IMPORT_CHUNK_SIZE's default */
-#define FIELD_BLK_MIN ((size_t)4096)    /* libcsv's first field buffer */
+#define FIELD_BLK_MIN ((size_t)4096)    /* the arena at first; libcsv's first growth step */
 #define RECORD_FACTOR 4                 /* a record holds at most 4 x max_field bytes */
+#define ENTRY_MIN     ((size_t)256)     /* free arena bytes always left to libcsv's entry */
 #define NONE          ((size_t)-1)
 
 /* libcsv's parser states (struct csv_parser.pstate; the values of libcsv.c). */
@@ -45,8 +48,9 @@ typedef struct csv_state {
     /* the record in progress */
     int done;
     int64_t row, start, open_quote;
-    di_error pend; /* the record's first problem: reported when it ends */
-    di_buf arena;  /* fields, each NUL-terminated */
+    di_error pend;  /* the record's first problem: reported when it ends */
+    di_buf arena;   /* fields, each NUL-terminated; libcsv's entry buffer is its free end */
+    size_t rec_max; /* bytes a record's fields may take (RECORD_FACTOR x max_field) */
     size_t nfields, fcap, *offs, *lens;
     const char **ptrs;
 
@@ -115,19 +119,56 @@ static int grow_fields(csv_state *p) {
     return 0;
 }
 
-/* store_field copies one field (with libcsv's trailing NUL) into the arena. */
+/* The parser whose libcsv may call entry_realloc now: libcsv's realloc hook
+ * has no context argument. Set around every csv_parse call. */
+static _Thread_local csv_state *t_parsing;
+
+/* entry_at_end hands libcsv the arena's free end as its entry buffer. */
+static void entry_at_end(csv_state *p) {
+    p->cp.entry_buf = (unsigned char *)p->arena.data + p->arena.len;
+    p->cp.entry_size = p->arena.cap - p->arena.len;
+}
+
+/* entry_realloc is libcsv's realloc: its entry buffer grows as the arena's
+ * free end (what the entry holds so far moves with the arena). NULL past the
+ * arena's cap: libcsv then asks for less, and fails with CSV_ENOMEM. */
+static void *entry_realloc(void *old, size_t size) {
+    csv_state *p = t_parsing;
+    (void)old; /* == the arena's end, or NULL before the first field */
+    if (di_buf_reserve(&p->arena, size) != 0)
+        return NULL;
+    return p->arena.data + p->arena.len;
+}
+
+/* entry_free: libcsv's entry buffer is the arena's, freed with it. */
+static void entry_free(void *ptr) {
+    (void)ptr;
+}
+
+/* store_field keeps one field that libcsv wrote (with its NUL) at the
+ * arena's end: the arena moves past it and libcsv's entry buffer with it.
+ * A field not kept is simply overwritten by the next one. */
 static void store_field(csv_state *p, size_t i, const char *data, size_t len) {
-    if (p->arena.len + len + 1 > p->arena.max) {
-        flag(p, "record exceeds %zu bytes (%d x IMPORT_MAX_FIELD_SIZE)", p->arena.max,
-             RECORD_FACTOR);
+    if (p->arena.len + len + 1 > p->rec_max) {
+        flag(p, "record exceeds %zu bytes (%d x IMPORT_MAX_FIELD_SIZE)", p->rec_max, RECORD_FACTOR);
         return;
     }
-    if ((i == p->fcap && grow_fields(p) != 0) || di_buf_append(&p->arena, data, len + 1) != 0) {
+    if (data != p->arena.data + p->arena.len) { /* cannot be: libcsv wrote it there */
+        fail(p, DI_ERR_INTERNAL, "csv: a field outside the arena");
+        return;
+    }
+    if (i == p->fcap && grow_fields(p) != 0) {
         fail(p, DI_ERR_INTERNAL, "out of memory");
         return;
     }
-    p->offs[i] = p->arena.len - len - 1;
+    p->offs[i] = p->arena.len;
     p->lens[i] = len;
+    p->arena.len += len + 1;
+    if (p->arena.cap - p->arena.len < ENTRY_MIN && di_buf_reserve(&p->arena, ENTRY_MIN) != 0) {
+        fail(p, DI_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    entry_at_end(p);
 }
 
 /* on_field is libcsv's field callback: limits, then storage (NUL bytes are
@@ -266,6 +307,7 @@ static int bare_quote(csv_state *p) {
 static void parse_piece(csv_state *p, const unsigned char *s, size_t n) {
     size_t off = 0;
     while (off < n) {
+        t_parsing = p;
         off += csv_parse(&p->cp, s + off, n - off, on_field, on_row, p);
         if (off == n)
             return;
@@ -359,7 +401,8 @@ static int read_record(csv_state *p) {
     p->nfields = 0;
     p->open_quote = -1;
     p->pend.cls = DI_ERR_NONE;
-    di_buf_reset(&p->arena);
+    di_buf_reset(&p->arena); /* libcsv is between records: its entry is empty */
+    entry_at_end(p);
     while (!p->done && !p->failed) {
         if (p->bom_pending && (p->end - p->pos >= 3 || p->eof))
             skip_bom(p);
@@ -528,13 +571,19 @@ static int resolve_delim(const di_parse_opts *o, unsigned char *d, di_error *err
     return 0;
 }
 
-/* init_csv sets libcsv up: strict quoting, no trimming, NUL-terminated fields. */
+/* init_csv sets libcsv up: strict quoting, no trimming, NUL-terminated fields,
+ * written into the arena (set_limits sized it). */
 static int init_csv(csv_state *p, unsigned char delim) {
     if (csv_init(&p->cp, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0)
         return -1;
     csv_set_delim(&p->cp, delim);
     csv_set_space_func(&p->cp, no_space);
     csv_set_blk_size(&p->cp, FIELD_BLK_MIN);
+    csv_set_realloc_func(&p->cp, entry_realloc);
+    csv_set_free_func(&p->cp, entry_free);
+    if (di_buf_reserve(&p->arena, FIELD_BLK_MIN) != 0)
+        return -1;
+    entry_at_end(p);
     return 0;
 }
 
@@ -542,9 +591,12 @@ static int init_csv(csv_state *p, unsigned char delim) {
 static void set_limits(csv_state *p, const di_parse_opts *o) {
     p->max_field = o->max_field ? o->max_field : (size_t)16 << 20;
     p->max_columns = o->max_columns ? o->max_columns : 16384;
-    size_t rec_max = p->max_field > ((size_t)-1 - 1) / RECORD_FACTOR ? (size_t)-1 - 1
-                                                                     : p->max_field * RECORD_FACTOR;
-    di_buf_init(&p->arena, rec_max);
+    size_t big = ((size_t)-1 - 1) / (RECORD_FACTOR + 2);
+    size_t field = p->max_field < big ? p->max_field : big;
+    p->rec_max = field * RECORD_FACTOR;
+    /* the arena also holds the field being read past the cap: until the piece
+     * that passes max_field ends (after_piece), or the record's end (flagged) */
+    di_buf_init(&p->arena, p->rec_max + field + READ_BUF_SIZE + 2 * ENTRY_MIN);
 }
 
 /* set_start places the parser at the stream start or at the resume point. */

@@ -12,6 +12,7 @@
 #include "decode/archive.h"
 #include "decode/decoder_impl.h"
 #include "parse/xlsx.h"
+#include "read/prefetch.h"
 #include "read/seekable.h"
 #include "read/sniff.h"
 
@@ -25,6 +26,7 @@
 #define MAGIC_BYTES ((size_t)16)
 #define TAR_PEEK    ((size_t)512)
 #define RATIO_FLOOR ((int64_t)64 << 20) /* the ratio limit applies past 64 MiB out */
+#define AHEAD_CHUNK ((size_t)256 << 10) /* decoded bytes per read-ahead chunk */
 
 enum { MODE_STREAM, MODE_ARCHIVE, MODE_XLSX };
 
@@ -49,6 +51,10 @@ struct di_reader {
     /* stage 2 */
     di_decoder *dec;
     int64_t in_start; /* decoder in_offset when this reader opened */
+    /* read-ahead (a single stream): a thread runs source and decoder */
+    di_prefetch *pf;
+    di_prefetch *pf_io; /* the prefetch thread's own copy, for magic_read */
+    int64_t ra_in;      /* decoder in_offset after the bytes handed on so far */
     di_archive *ar;
     int tar;              /* the archive is a tar behind dec, read front to back */
     unsigned char *dhead; /* tar: the decoded bytes peeked to recognise it */
@@ -91,6 +97,7 @@ void di_reader_opts_default(di_reader_opts *o) {
     o->max_ratio = 500;
     o->max_xml_depth = 256;
     o->max_shared_strings = (size_t)256 << 20;
+    o->readahead = 4;
 }
 
 void di_reader_pos_init(di_reader_pos *p) {
@@ -131,11 +138,19 @@ int di_reader_pos_set_header(di_reader_pos *p, const char *const *names, size_t 
 
 /* ---- limits ---------------------------------------------------------- */
 
+/* dec_in: the decoder's compressed offset behind the bytes handed on (with a
+ * read-ahead, the decoder itself is further on, on its own thread). */
+static int64_t dec_in(const di_reader *r) {
+    if (r->pf)
+        return r->ra_in;
+    return r->dec ? di_decoder_in_offset(r->dec) : 0;
+}
+
 /* bytes_in_now: object bytes consumed since this reader opened. */
 static int64_t bytes_in_now(const di_reader *r) {
     if (r->mode != MODE_STREAM && !r->tar)
         return r->size; /* a zip is read out of order (directory first): its whole size */
-    return r->dec ? di_decoder_in_offset(r->dec) - r->in_start : 0;
+    return r->dec ? dec_in(r) - r->in_start : 0;
 }
 
 /* check_limits stops a decompression bomb: too many bytes out in all, or
@@ -162,7 +177,9 @@ static int check_limits(di_reader *r, size_t n, di_error *err) {
 
 /* ---- stage 1 and 2 ----------------------------------------------------- */
 
-/* magic_read replays the bytes read to recognise the compression. */
+/* magic_read replays the bytes read to recognise the compression. On the
+ * read-ahead thread it lets di_reader_mark in while it waits for the network:
+ * the decoder's points are consistent whenever it pulls. */
 static int magic_read(void *ctx, void *buf, size_t cap, size_t *n, di_error *err) {
     di_reader *r = ctx;
     if (r->magic_pos < r->magic_len) {
@@ -173,7 +190,12 @@ static int magic_read(void *ctx, void *buf, size_t cap, size_t *n, di_error *err
         *n = k;
         return 0;
     }
-    return di_source_read(r->src, buf, cap, n, err);
+    if (!r->pf_io)
+        return di_source_read(r->src, buf, cap, n, err);
+    di_prefetch_unlock(r->pf_io);
+    int rc = di_source_read(r->src, buf, cap, n, err);
+    di_prefetch_lock(r->pf_io);
+    return rc;
 }
 
 /* read_magic reads the object's first bytes (fewer if it is shorter). */
@@ -239,10 +261,34 @@ static int ends_with(const char *url, const char *ext) {
 
 /* ---- tables ------------------------------------------------------------ */
 
+/* ahead_fill is the read-ahead thread's fill: decoded bytes, tagged with the
+ * compressed offset reached, for the limits and bytes_in of the consumer. */
+static int ahead_fill(void *ctx, di_prefetch *pf, void *buf, size_t cap, size_t *n, int64_t *tag,
+                      di_error *err) {
+    di_reader *r = ctx;
+    r->pf_io = pf;
+    int rc = dec_read(r, buf, cap, n, err);
+    *tag = di_decoder_in_offset(r->dec);
+    return rc;
+}
+
+/* start_ahead hands source and decoder to the read-ahead thread, once the
+ * main thread has sniffed what it needed (a single stream only: archives
+ * seek, and a tar's members are read by libarchive). */
+static int start_ahead(di_reader *r, di_error *err) {
+    if (r->o.readahead <= 0)
+        return 0;
+    r->ra_in = di_decoder_in_offset(r->dec);
+    r->pf = di_prefetch_start(ahead_fill, r, (size_t)r->o.readahead, AHEAD_CHUNK, err);
+    return r->pf ? 0 : -1;
+}
+
 /* raw_read reads the current table's bytes from where they come from. */
 static int raw_read(di_reader *r, void *buf, size_t cap, size_t *n, di_error *err) {
     if (r->mode == MODE_ARCHIVE)
         return di_archive_read(r->ar, buf, cap, n, err);
+    if (r->pf)
+        return di_prefetch_read(r->pf, buf, cap, n, &r->ra_in, err);
     return dec_read(r, buf, cap, n, err);
 }
 
@@ -605,11 +651,13 @@ static int open_stream(di_reader *r, const di_reader_pos *resume, di_error *err)
         r->tfmt = r->fmt;
         r->tdelim = r->delim;
         r->theader = r->header;
-        return open_parser(r, resume, resume->point.out_offset + resume->point.skip, err);
+        if (open_parser(r, resume, resume->point.out_offset + resume->point.skip, err))
+            return -1;
+        return start_ahead(r, err);
     }
-    if (resolve_dialect(r, r->fmt, err))
+    if (resolve_dialect(r, r->fmt, err) || open_parser(r, NULL, 0, err))
         return -1;
-    return open_parser(r, NULL, 0, err);
+    return start_ahead(r, err);
 }
 
 /* open_encoding prepares iconv for a declared encoding other than UTF-8. */
@@ -833,7 +881,12 @@ void di_reader_mark(const di_reader *r, int64_t next, di_reader_pos *pos, int *r
     }
     pos->member_offset = 0;
     pos->has_point = 1;
-    if (di_decoder_mark(r->dec, next, &pos->point) == 0)
+    if (r->pf)
+        di_prefetch_lock(r->pf);
+    int rc = di_decoder_mark(r->dec, next, &pos->point);
+    if (r->pf)
+        di_prefetch_unlock(r->pf);
+    if (rc == 0)
         return;
     memset(&pos->point, 0, sizeof pos->point);
     pos->point.kind = r->comp;
@@ -862,7 +915,7 @@ int di_reader_header(const di_reader *r) {
 
 int64_t di_reader_bytes_in(const di_reader *r) {
     if (r->mode == MODE_STREAM || r->tar)
-        return di_decoder_in_offset(r->dec);
+        return dec_in(r);
     if (r->have_sk)
         return di_seekable_fetched(&r->sk);
     return r->parts_in;
@@ -887,6 +940,8 @@ const char *di_reader_display(const di_reader *r) {
 void di_reader_close(di_reader *r) {
     if (!r)
         return;
+    di_prefetch_stop(r->pf); /* first: the thread uses source and decoder */
+    r->pf = NULL;
     close_table(r);
     di_xlsx_close(r->xlsx);
     di_archive_close(r->ar);
