@@ -364,6 +364,18 @@ static int locate(const run *r, int64_t record_start, di_error *err) {
     return -1;
 }
 
+/* keep_loaded returns rc (-1: the read failed with err) once the batches
+ * handed to the loaders before a transient failure (a source that went away)
+ * are committed, so that a resume starts after them, as it would have when
+ * loading kept step with reading. Bad input fails the job: nothing to keep. */
+static int keep_loaded(run *r, int rc, const di_error *err) {
+    di_error ignored;
+    if (err->cls == DI_ERR_TRANSIENT && di_loader_wait(r->loader, &ignored) == 0)
+        run_log(r, "reading failed; the %lld rows read before it are committed",
+                (long long)r->cp.rows);
+    return rc;
+}
+
 /* load_all streams records into batches until the end of the object, then
  * waits for the loaders to commit them all. A batch holds one table's rows. */
 static int load_all(run *r, di_error *err) {
@@ -374,7 +386,7 @@ static int load_all(run *r, di_error *err) {
     while ((rc = di_reader_next(r->reader, &rec, err)) != 0) {
         if (rc < 0) {
             if (reject(r, err))
-                return locate(r, next, err);
+                return keep_loaded(r, locate(r, next, err), err);
             continue;
         }
         if (r->cur && r->cur->rows_covered > 0 &&
