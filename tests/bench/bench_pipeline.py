@@ -44,6 +44,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 sys.path.insert(0, HERE)
 
 import bench_import as bi  # noqa: E402
+import bench_scan  # noqa: E402
 from harness import gen  # noqa: E402
 from harness.httpserver import HttpServer  # noqa: E402
 from harness.pg import Cluster  # noqa: E402
@@ -192,12 +193,13 @@ def measure_old_python(cluster, binary, url, rows):
     return elapsed
 
 
-def measure_scan(binary, gz_path, url):
-    """measure_scan: best of three of zcat and of `dsa-ingest scan URL`, alternating."""
+def measure_scan(binary, gz_path, url, rows):
+    """measure_scan: best of three of zcat and of `dsa-ingest scan URL` (bench_scan.py's
+    runners: the scan's rows are checked), alternating."""
     zc, sc = [], []
     for _ in range(3):
-        zc.append(timed(["zcat", gz_path])[0])
-        sc.append(timed([binary, "scan", url])[0])
+        zc.append(bench_scan.timed(["zcat", gz_path])[0])
+        sc.append(bench_scan.scan(binary, url, rows)[0])
     return min(zc), min(sc)
 
 
@@ -262,7 +264,7 @@ def main():
                       ("import (%d loaders) / old Python path, rows/s" % best,
                        "%.1fx" % (t_old / times[best]))]
 
-        t_zcat, t_scan = measure_scan(args.binary, gz, url)
+        t_zcat, t_scan = measure_scan(args.binary, gz, url, args.rows)
         table += [("T_zcat (s)", "%.2f" % t_zcat), ("T_scan (s), over HTTP", "%.2f" % t_scan),
                   ("T_zcat / T_scan (target >= 0.8)", "%.2f" % (t_zcat / t_scan))]
     finally:
