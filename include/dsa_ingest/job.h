@@ -32,6 +32,8 @@ typedef struct di_settings {
     long max_ratio;          /* IMPORT_MAX_COMPRESSION_RATIO, decoded:stored, 0: no limit */
     long max_xml_depth;      /* IMPORT_XLSX_MAX_XML_DEPTH */
     long max_shared_strings; /* IMPORT_XLSX_MAX_SHARED_STRINGS_BYTES */
+    long split_min_bytes;    /* IMPORT_SPLIT_MIN_BYTES: split objects this big (0: never) */
+    long split_range_bytes;  /* IMPORT_SPLIT_RANGE_BYTES: bytes per range of a split job */
     /* not a variable of its own: the loading connections of one job, which is
      * IMPORT_PARALLEL_WORKERS for `import`; a worker shares that over its slots */
     long load_connections;
@@ -125,6 +127,14 @@ typedef struct di_job_result {
  * all writing at once (-1, transient). */
 DI_MUSTCHECK int di_job_run(const char *conninfo, const char *job_id, const di_settings *s,
                             const di_job_hooks *hooks, di_job_result *res, di_error *err);
+
+/* di_job_run_split goes on with a job di_job_run split into range jobs
+ * (res->status "split"): it claims and runs its ranges in this process, as
+ * any worker may at the same time, and waits for those others hold, until
+ * the job is published (0, res filled like di_job_run's) or failed (-1).
+ * When *hooks->stop is set it returns 1 after the current range. */
+DI_MUSTCHECK int di_job_run_split(const char *conninfo, const char *job_id, const di_settings *s,
+                                  const di_job_hooks *hooks, di_job_result *res, di_error *err);
 
 /* Job administration (`dsa-ingest jobs`). The JSON texts are malloc'd. */
 /* di_jobs_list: the newest `limit` import jobs as a JSON array. */

@@ -61,6 +61,10 @@ DI_MUSTCHECK int di_profile_table(di_profile *p, const char *key, const char *co
  * own names (NDJSON) adds columns it is the first to use. */
 DI_MUSTCHECK int di_profile_add(di_profile *p, const di_record *rec);
 
+/* di_profile_merge adds src's tables into dst: what one profile of dst's rows
+ * followed by src's would hold. -1: out of memory. */
+DI_MUSTCHECK int di_profile_merge(di_profile *dst, const di_profile *src);
+
 /* di_profile_to_json: {"tables": {key: {"rows", "columns": [{"name", "type",
  * "nulls", "empties"}]}}}; with state, each column also keeps its "mask" so
  * di_profile_from_json can restore it exactly (checkpoints). */

@@ -344,6 +344,8 @@ int cmd_import(int argc, char **argv) {
     cli_progress_init(&ctx.bar);
     di_job_hooks hooks = {on_progress, log_line, &ctx, owner, &import_stop};
     int rc = di_job_run(conninfo, ctx.job_id, &s, &hooks, &res, &err);
+    if (rc == 0 && strcmp(res.status, "split") == 0) /* its ranges, with any workers */
+        rc = di_job_run_split(conninfo, ctx.job_id, &s, &hooks, &res, &err);
     cli_progress_done(&ctx.bar);
     if (rc == 0)
         di_error_clear(&err);

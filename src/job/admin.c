@@ -58,16 +58,27 @@ char *di_jobs_show(const char *conninfo, const char *job_id, di_error *err) {
 int di_jobs_cancel(const char *conninfo, const char *job_id, di_error *err) {
     const char *p[] = {job_id};
     char missing[160];
-    snprintf(missing, sizeof missing, "no pending or running import job with id %s", job_id);
+    snprintf(missing, sizeof missing,
+             "no pending or running import job with id %s (a range of a split job is "
+             "cancelled with its split job)",
+             job_id);
     char *commit = one_value(conninfo,
                              "SELECT coalesce(run_parameters->'progress'->'checkpoint'->>"
                              "'commit_id', '') FROM dsa_jobs.analysis_runs WHERE id::text = $1 "
-                             "AND run_type = 'import' AND status IN ('pending', 'running')",
+                             "AND run_type = 'import' AND status IN ('pending', 'running') "
+                             "AND parent_run_id IS NULL",
                              1, p, missing, err);
     if (!commit)
         return -1;
     di_pg pg;
     int rc = di_pg_connect(&pg, conninfo, err);
+    if (rc == 0) /* a split job's ranges first: none commits after its commit is gone */
+        rc = di_pg_cmd(&pg,
+                       "UPDATE dsa_jobs.analysis_runs SET status = 'failed', completed_at = "
+                       "now(), error_message = 'cancelled by user (its split job)', "
+                       "worker_id = NULL, lease_expires_at = NULL "
+                       "WHERE parent_run_id::text = $1 AND status IN ('pending', 'running')",
+                       1, p, err);
     if (rc == 0) {
         rc = di_catalog_fail(&pg, job_id, NULL, commit, "cancelled by user", err);
         di_pg_close(&pg);
@@ -81,12 +92,15 @@ int di_jobs_retry(const char *conninfo, const char *job_id, di_error *err) {
     char missing[160];
     snprintf(missing, sizeof missing, "no failed import job with id %s", job_id);
     char *id = one_value(conninfo,
+                         "WITH ranges AS (DELETE FROM dsa_jobs.analysis_runs WHERE "
+                         "parent_run_id IN (SELECT id FROM dsa_jobs.analysis_runs WHERE "
+                         "id::text = $1 AND status = 'failed')) " /* a split job splits anew */
                          "UPDATE dsa_jobs.analysis_runs SET status = 'pending', attempts = 0, "
                          "error_message = NULL, completed_at = NULL, next_attempt_at = NULL, "
                          "worker_id = NULL, lease_expires_at = NULL, source_commit_id = NULL, "
-                         "run_parameters = run_parameters - 'progress' "
+                         "run_parameters = run_parameters - 'progress' - 'split' "
                          "WHERE id::text = $1 AND run_type = 'import' AND status = 'failed' "
-                         "RETURNING id::text",
+                         "AND parent_run_id IS NULL RETURNING id::text",
                          1, p, missing, err);
     free(id);
     return id ? 0 : -1;

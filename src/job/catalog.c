@@ -281,8 +281,7 @@ static int mark_failed(di_pg *pg, const char *job_id, const char *owner, const c
                              3, p, job_id, owner, err);
 }
 
-/* remove_commit deletes an unpublished commit and its manifest. */
-static int remove_commit(di_pg *pg, const char *commit_id, di_error *err) {
+int di_catalog_remove_commit(di_pg *pg, const char *commit_id, di_error *err) {
     const char *p[] = {commit_id};
     if (!commit_id || !commit_id[0])
         return 0;
@@ -297,7 +296,7 @@ static int remove_commit(di_pg *pg, const char *commit_id, di_error *err) {
 int di_catalog_fail(di_pg *pg, const char *job_id, const char *owner, const char *commit_id,
                     const char *message, di_error *err) {
     if (di_pg_cmd(pg, "BEGIN", 0, NULL, err) || mark_failed(pg, job_id, owner, message, err) ||
-        remove_commit(pg, commit_id, err) || di_pg_cmd(pg, "COMMIT", 0, NULL, err)) {
+        di_catalog_remove_commit(pg, commit_id, err) || di_pg_cmd(pg, "COMMIT", 0, NULL, err)) {
         di_pg_rollback(pg);
         return -1;
     }

@@ -57,6 +57,11 @@ DI_MUSTCHECK int di_catalog_finish(di_pg *pg, di_job_row *j, const di_checkpoint
                                    const char *progress_json, const char *summary_json,
                                    const char *schema_json, di_error *err);
 
+/* di_catalog_remove_commit deletes an unpublished commit and its manifest
+ * (a published one, which a ref points at, is kept), in the caller's
+ * transaction. */
+DI_MUSTCHECK int di_catalog_remove_commit(di_pg *pg, const char *commit_id, di_error *err);
+
 /* di_catalog_fail marks the job failed with message and removes its partial
  * commit, if owner (NULL: anyone) still holds it. */
 DI_MUSTCHECK int di_catalog_fail(di_pg *pg, const char *job_id, const char *owner,

@@ -11,14 +11,19 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The oldest candidates, locked without waiting for rows other claimers hold. */
-static const char *const candidates_sql =
-    "SELECT id, dataset_id, coalesce(run_parameters->>'target_ref', 'main') "
-    "FROM dsa_jobs.analysis_runs "
-    "WHERE run_type = 'import' AND ((status = 'pending' AND (next_attempt_at IS NULL "
-    "  OR next_attempt_at <= now())) OR (status = 'running' AND (lease_expires_at IS NULL "
+/* Claimable: pending and due, or running with an expired lease. */
+#define CLAIMABLE                                                                                  \
+    "run_type = 'import' AND ((status = 'pending' AND (next_attempt_at IS NULL "                   \
+    "  OR next_attempt_at <= now())) OR (status = 'running' AND (lease_expires_at IS NULL "        \
     "  OR lease_expires_at < now()))) "
-    "ORDER BY created_at LIMIT 8 FOR UPDATE SKIP LOCKED";
+
+/* The oldest candidates, locked without waiting for rows other claimers hold
+ * (the ranges of a split job in their order). */
+static const char *const candidates_sql =
+    "SELECT id, dataset_id, coalesce(run_parameters->>'target_ref', 'main'), "
+    "parent_run_id IS NOT NULL FROM dsa_jobs.analysis_runs WHERE " CLAIMABLE
+    "ORDER BY created_at, (run_parameters->'range'->>'index')::int "
+    "LIMIT 8 FOR UPDATE SKIP LOCKED";
 
 /* ref_busy_sql: another job holds a live lease on the same ref. Run after the
  * ref's advisory lock is held, so a claim committed just before is seen. */
@@ -49,13 +54,14 @@ static int ref_free(di_pg *pg, const char *id, const char *ds, const char *ref, 
     return 0;
 }
 
-/* take_first claims the first candidate whose ref is free. */
+/* take_first claims the first candidate whose ref is free; the range of a
+ * split job writes for its parent, which holds the ref. */
 static int take_first(di_pg *pg, PGresult *c, const char *owner, const char *lease, char job_id[37],
                       di_error *err) {
     for (int i = 0; i < PQntuples(c); i++) {
-        int free_ = 0;
+        int free_ = strcmp(PQgetvalue(c, i, 3), "t") == 0;
         const char *id = PQgetvalue(c, i, 0);
-        if (ref_free(pg, id, PQgetvalue(c, i, 1), PQgetvalue(c, i, 2), &free_, err))
+        if (!free_ && ref_free(pg, id, PQgetvalue(c, i, 1), PQgetvalue(c, i, 2), &free_, err))
             return -1;
         if (!free_)
             continue;
@@ -75,6 +81,33 @@ int di_queue_claim(di_pg *pg, const char *owner, long lease_s, char job_id[37], 
         return -1;
     PGresult *c = di_pg_exec(pg, candidates_sql, 0, NULL, err);
     int rc = c ? take_first(pg, c, owner, lease, job_id, err) : -1;
+    PQclear(c);
+    if (rc < 0 || di_pg_cmd(pg, "COMMIT", 0, NULL, err)) {
+        di_pg_rollback(pg);
+        return -1;
+    }
+    return rc;
+}
+
+int di_queue_claim_range(di_pg *pg, const char *parent, const char *owner, long lease_s,
+                         char job_id[37], di_error *err) {
+    char lease[24];
+    snprintf(lease, sizeof lease, "%ld", lease_s);
+    const char *p[] = {parent};
+    if (di_pg_cmd(pg, "BEGIN", 0, NULL, err))
+        return -1;
+    PGresult *c = di_pg_exec(pg,
+                             "SELECT id FROM dsa_jobs.analysis_runs WHERE parent_run_id = $1 "
+                             "AND " CLAIMABLE "ORDER BY (run_parameters->'range'->>'index')::int "
+                             "LIMIT 1 FOR UPDATE SKIP LOCKED",
+                             1, p, err);
+    int rc = c ? PQntuples(c) : -1;
+    if (rc == 1) {
+        snprintf(job_id, 37, "%s", PQgetvalue(c, 0, 0));
+        const char *t[] = {job_id, owner, lease};
+        if (di_pg_cmd(pg, take_sql, 3, t, err))
+            rc = -1;
+    }
     PQclear(c);
     if (rc < 0 || di_pg_cmd(pg, "COMMIT", 0, NULL, err)) {
         di_pg_rollback(pg);

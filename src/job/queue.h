@@ -12,6 +12,12 @@
 DI_MUSTCHECK int di_queue_claim(di_pg *pg, const char *owner, long lease_s, char job_id[37],
                                 di_error *err);
 
+/* di_queue_claim_range claims the first claimable range job of the split job
+ * `parent` for owner (the ref rule does not apply: the parent holds the ref).
+ * Returns 1 with job_id set, 0 when there is none now. */
+DI_MUSTCHECK int di_queue_claim_range(di_pg *pg, const char *parent, const char *owner,
+                                      long lease_s, char job_id[37], di_error *err);
+
 /* di_queue_pending counts import jobs waiting (pending, due or not). */
 DI_MUSTCHECK int di_queue_pending(di_pg *pg, long *count, di_error *err);
 

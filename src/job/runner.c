@@ -16,6 +16,7 @@
 #include "job/heartbeat.h"
 #include "job/loader.h"
 #include "job/queue.h"
+#include "job/split.h"
 #include "http/netcheck.h"
 #include "util/metrics.h"
 
@@ -53,7 +54,9 @@ typedef struct run {
     int warned_rewind;
     struct timespec t0;
     di_heartbeat hb;
-    addr_guard guard; /* borrowed by the source while it is open */
+    addr_guard guard;   /* borrowed by the source while it is open */
+    di_range range;     /* the job is one range of a split job (split.h) */
+    int publish_parent; /* it completed last: publish the split job */
 } run;
 
 /* now_s is a monotonic clock in seconds. */
@@ -135,6 +138,10 @@ static int open_pipeline(run *r, di_error *err) {
     if (!resume) {
         snprintf(r->cp.etag, sizeof r->cp.etag, "%s", di_reader_etag(r->reader));
         r->cp.size = di_reader_size(r->reader);
+    } else if (r->range.active) {
+        run_log(r, "range %d of %d: rows from %lld at byte %lld, up to byte %lld",
+                r->range.index + 1, r->range.count, (long long)r->cp.pos.row_number,
+                (long long)di_decode_source_offset(&r->cp.pos.point), (long long)r->range.end);
     } else {
         run_log(r, "resuming at table %s, row %lld, byte %lld of the object", r->cp.pos.table_key,
                 (long long)r->cp.pos.row_number,
@@ -376,10 +383,55 @@ static int keep_loaded(run *r, int rc, const di_error *err) {
     return rc;
 }
 
-/* load_all streams records into batches until the end of the object, then
- * waits for the loaders to commit them all. A batch holds one table's rows. */
+/* range_mismatch fails a range whose records the reader frames differently
+ * from phase one's count: never a row numbered differently from an import
+ * of the whole object. */
+static int range_mismatch(const run *r, int64_t at, const char *what, di_error *err) {
+    return di_error_at(err, DI_ERR_INPUT, "primary", r->cp.pos.row_number, at,
+                       "split import, range %d of %d (bytes %lld-%lld): %s; import this object "
+                       "without splitting it (IMPORT_SPLIT_MIN_BYTES=0)",
+                       r->range.index + 1, r->range.count, (long long)r->range.start,
+                       (long long)r->range.end, what);
+}
+
+/* in_range tells whether a range job loads rec (0: rec starts the next
+ * range's records, the end), checking that no record crosses its end. */
+static int in_range(const run *r, const di_record *rec, int *stop, di_error *err) {
+    *stop = 0;
+    if (!r->range.active)
+        return 0;
+    if (rec->start >= r->range.end) {
+        *stop = 1;
+        return 0;
+    }
+    if (rec->next > r->range.end)
+        return range_mismatch(r, rec->start, "a record runs past the range's end", err);
+    return 0;
+}
+
+/* range_counted checks, once a range job has read its records, that their
+ * row numbers end where phase one's count says the next range's begin
+ * (NDJSON numbers blank lines, which yield no record: at most there). */
+static int range_counted(const run *r, const di_record *next, di_error *err) {
+    int64_t want = r->range.first_row + r->range.records, got = r->cp.pos.row_number;
+    int lines = r->range.format == DI_FMT_NDJSON;
+    int ok = lines ? got <= want && (!next || next->row >= want)
+                   : got == want && (!next || next->row == want);
+    if (ok)
+        return 0;
+    char what[160];
+    snprintf(what, sizeof what,
+             "the reader ends its records before row %lld, phase one's count %lld",
+             (long long)(next ? next->row : got), (long long)want);
+    return range_mismatch(r, next ? next->start : r->range.end, what, err);
+}
+
+/* load_all streams records into batches until the end of the object (a range
+ * job: of its range), then waits for the loaders to commit them all. A batch
+ * holds one table's rows. */
 static int load_all(run *r, di_error *err) {
     di_record rec;
+    int stop = 0;
     int64_t next = r->cp.pos.has_point ? r->cp.pos.point.out_offset + r->cp.pos.point.skip
                                        : r->cp.pos.member_offset;
     int rc;
@@ -389,6 +441,10 @@ static int load_all(run *r, di_error *err) {
                 return keep_loaded(r, locate(r, next, err), err);
             continue;
         }
+        if (in_range(r, &rec, &stop, err))
+            return -1;
+        if (stop)
+            break;
         if (r->cur && r->cur->rows_covered > 0 &&
             strcmp(r->cur->table, di_reader_table(r->reader)) != 0 && flush(r, next, &rec, err))
             return -1;
@@ -398,6 +454,8 @@ static int load_all(run *r, di_error *err) {
         if ((int64_t)r->cur->nrows >= r->batch_size && flush(r, next, NULL, err))
             return -1;
     }
+    if (r->range.active && range_counted(r, stop ? &rec : NULL, err))
+        return -1;
     if (r->cp.profile.ntables == 0 && enter_table(r, err))
         return -1;
     if (((r->cur && r->cur->rows_covered > 0) || r->cp.batches == 0) && flush(r, next, NULL, err))
@@ -451,8 +509,41 @@ static char *schema_json(const run *r) {
     return out;
 }
 
+/* range_summary is a range job's output_summary. */
+static char *range_summary(const run *r) {
+    cJSON *s = cJSON_CreateObject();
+    cJSON_AddStringToObject(s, "split_job", r->range.parent);
+    cJSON_AddNumberToObject(s, "range", r->range.index + 1);
+    cJSON_AddNumberToObject(s, "ranges", r->range.count);
+    cJSON_AddNumberToObject(s, "start", (double)r->range.start);
+    cJSON_AddNumberToObject(s, "end", (double)r->range.end);
+    cJSON_AddNumberToObject(s, "first_row", (double)r->range.first_row);
+    cJSON_AddNumberToObject(s, "rows", (double)r->cp.rows);
+    cJSON_AddNumberToObject(s, "batches", (double)r->cp.batches);
+    char *out = cJSON_PrintUnformatted(s);
+    cJSON_Delete(s);
+    return out;
+}
+
+/* finish_range completes a range job; the last one takes its split job over
+ * (r->publish_parent) to publish it once this run is over. */
+static int finish_range(run *r, di_job_result *res, di_error *err) {
+    char *progress = di_progress_json(&r->cp, "completed", r->job.source);
+    char *summary = range_summary(r);
+    int rc = progress && summary ? di_split_range_done(&r->pg, &r->job, &r->range, progress,
+                                                       summary, &r->publish_parent, err)
+                                 : di_error_set(err, DI_ERR_INTERNAL, "out of memory");
+    free(progress);
+    free(summary);
+    if (rc == 0)
+        snprintf(res->status, sizeof res->status, "completed");
+    return rc;
+}
+
 /* finish publishes the commit in one transaction. */
 static int finish(run *r, di_job_result *res, di_error *err) {
+    if (r->range.active)
+        return finish_range(r, res, err);
     free(r->cp.finished); /* every row is in: nothing is ahead of the watermark now */
     r->cp.finished = NULL;
     r->cp.nfinished = 0;
@@ -484,13 +575,39 @@ static void fill_result(const run *r, di_job_result *res) {
     res->rejects = (int)r->cp.rejects_total;
 }
 
+/* range_checkpoint is where a range job that has loaded nothing yet starts:
+ * the parent's commit and object, the range's first record and row. */
+static int range_checkpoint(run *r, di_error *err) {
+    const di_range *g = &r->range;
+    di_reader_pos *p = &r->cp.pos;
+    snprintf(r->cp.commit_id, sizeof r->cp.commit_id, "%s", g->commit_id);
+    snprintf(r->cp.etag, sizeof r->cp.etag, "%s", g->etag);
+    r->cp.size = g->size;
+    p->compression = DI_COMP_NONE;
+    p->format = g->format;
+    p->delimiter = g->delimiter;
+    p->header = g->header;
+    p->member = -1;
+    snprintf(p->table_key, sizeof p->table_key, "primary");
+    p->row_number = g->first_row;
+    p->has_point = 1;
+    memset(&p->point, 0, sizeof p->point);
+    p->point.kind = DI_COMP_NONE;
+    p->point.in_offset = p->point.out_offset = g->start;
+    if (di_reader_pos_set_header(p, (const char *const *)g->names, g->nnames))
+        return di_error_set(err, DI_ERR_INTERNAL, "out of memory");
+    return 0;
+}
+
 /* load_job (re)reads the job row and its checkpoint; starts it if new. */
 static int load_job(run *r, const char *job_id, di_error *err) {
     di_job_row_cleanup(&r->job);
     di_checkpoint_cleanup(&r->cp);
     di_checkpoint_init(&r->cp);
+    di_range_cleanup(&r->range);
     if (di_catalog_load_job(&r->pg, job_id, &r->job, err) ||
-        di_checkpoint_parse(&r->cp, r->job.run_parameters, err))
+        di_checkpoint_parse(&r->cp, r->job.run_parameters, err) ||
+        di_range_parse(&r->range, r->job.run_parameters, err))
         return -1;
     r->batch_size = r->job.batch_size > 0 ? r->job.batch_size : r->s->batch_size;
     r->job.owner = r->hooks->owner;
@@ -508,10 +625,130 @@ static int load_job(run *r, const char *job_id, di_error *err) {
                             r->job.error_message);
     if (strcmp(r->job.status, "completed") == 0 || r->cp.commit_id[0])
         return 0;
+    if (r->range.active)
+        return r->range.placed ? range_checkpoint(r, err) : 0;
     return di_catalog_start(&r->pg, &r->job, &r->cp, err);
 }
 
-/* attempt runs the job once from its checkpoint: 1 if it was already done. */
+/* split_plan reads the object's first record (the one after the header)
+ * to learn what every range needs; 1 when there is one to split at. */
+static int split_plan(run *r, di_split_plan *pl, di_error *err) {
+    di_record rec;
+    int rc = di_reader_next(r->reader, &rec, err);
+    if (rc <= 0)
+        return rc;
+    if (enter_table(r, err))
+        return -1;
+    mark_position(r, rec.start);
+    r->cp.pos.row_number = rec.row;
+    pl->data_start = rec.start;
+    pl->first_row = rec.row;
+    pl->range_bytes = r->s->split_range_bytes;
+    pl->names = (const char *const *)r->cp.pos.header_names;
+    pl->nnames = r->cp.pos.nheader;
+    return rec.start < pl->range_bytes / 2; /* else the header fills a range */
+}
+
+/* maybe_split splits a new job whose object is big enough into range jobs
+ * (split.h): 1 when it did, 0 when the job runs as one (the pipeline open
+ * at its start), -1 on error. */
+static int maybe_split(run *r, di_job_result *res, di_error *err) {
+    di_reader_pos probe;
+    int rewind, nranges = 0;
+    if (r->cp.pos.row_number > 0 || r->cp.batches > 0)
+        return 0; /* a resumed job stays one */
+    di_reader_pos_init(&probe);
+    di_reader_mark(r->reader, 0, &probe, &rewind);
+    int wanted =
+        di_split_wanted(r->s, &r->job, r->cp.size, probe.format, probe.compression, probe.member);
+    di_reader_pos_cleanup(&probe);
+    if (!wanted)
+        return 0;
+    di_split_plan pl;
+    int rc = split_plan(r, &pl, err);
+    if (rc < 0)
+        return -1;
+    if (rc == 0) { /* not worth it after all: start over, as one job */
+        close_pipeline(r);
+        di_reader_pos_cleanup(&r->cp.pos);
+        di_reader_pos_init(&r->cp.pos);
+        di_profile_cleanup(&r->cp.profile);
+        di_profile_init(&r->cp.profile);
+        return open_pipeline(r, err);
+    }
+    close_pipeline(r);
+    if (di_split_create(&r->pg, &r->job, &r->cp, &pl, &nranges, err))
+        return -1;
+    run_log(r, "split into %d ranges of %lld bytes for any worker to take", nranges,
+            (long long)pl.range_bytes);
+    snprintf(res->status, sizeof res->status, "split");
+    return 1;
+}
+
+/* count_range is a range job's phase one: it scans its bytes with the
+ * frame counter, for every state a parser could be in at its first byte. */
+static int count_range(run *r, di_job_result *res, di_error *err) {
+    di_reader_opts o;
+    if (reader_options(r, &o, err) || guard_source(r, &o.source, err))
+        return -1;
+    o.source.etag = r->range.etag[0] ? r->range.etag : NULL;
+    di_frame *f = malloc(sizeof *f);
+    char *buf = malloc((size_t)r->s->chunk_size);
+    di_source *src = NULL;
+    int rc = -1;
+    if (!f || !buf)
+        di_error_set(err, DI_ERR_INTERNAL, "out of memory");
+    else if (di_frame_init(f, r->range.format == DI_FMT_NDJSON ? DI_FRAME_LINES : DI_FRAME_CSV,
+                           (unsigned char)r->range.delimiter))
+        di_error_set(err, DI_ERR_CONFIG, "invalid delimiter");
+    else if ((src = di_source_open(r->job.source, r->range.from, &o.source, err)) != NULL)
+        rc = 0;
+    for (int64_t at = r->range.from; rc == 0 && at < r->range.to;) {
+        size_t want = (size_t)r->s->chunk_size, n = 0;
+        if ((int64_t)want > r->range.to - at)
+            want = (size_t)(r->range.to - at);
+        if ((rc = di_source_read(src, buf, want, &n, err)) == 0 && n == 0)
+            rc =
+                di_error_at(err, DI_ERR_INPUT, "primary", 0, at,
+                            "the object ends before byte %lld: it changed", (long long)r->range.to);
+        /* the parser skips a UTF-8 BOM at offset 0 before it reads a byte */
+        size_t bom = at == 0 && n >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+        di_frame_feed(f, buf + bom, n - bom);
+        at += (int64_t)n;
+    }
+    di_source_close(src);
+    if (rc == 0)
+        rc = di_split_counted(&r->pg, &r->job, &r->range, f, err);
+    free(buf);
+    free(f);
+    if (rc == 0)
+        snprintf(res->status, sizeof res->status, "counted");
+    return rc;
+}
+
+/* run_split goes on with a job that was split: while ranges are open it
+ * waits for them, held by nobody; once all are in, it publishes their rows
+ * as one commit. */
+static int run_split(run *r, di_job_result *res, di_error *err) {
+    long left = 0;
+    if (di_split_open(&r->pg, r->job.id, &left, err))
+        return -1;
+    if (left > 0) {
+        if (di_split_park(&r->pg, &r->job, err))
+            return -1;
+        run_log(r, "%ld of its %d ranges are still open", left,
+                di_split_ranges(r->job.run_parameters));
+        snprintf(res->status, sizeof res->status, "split");
+        return 2;
+    }
+    di_url_redact(r->job.source, r->display, sizeof r->display);
+    if (di_split_merge(&r->pg, r->job.id, &r->cp, err))
+        return -1;
+    return finish(r, res, err);
+}
+
+/* attempt runs the job once from its checkpoint: 1 if it was already done,
+ * 2 when it is done for now but not complete (split, or a range counted). */
 static int attempt(run *r, const char *conninfo, const char *job_id, di_job_result *res,
                    di_error *err) {
     if (di_pg_connect(&r->pg, conninfo, err) || di_batch_prepare(&r->pg, r->s->lease_s, err) ||
@@ -521,7 +758,18 @@ static int attempt(run *r, const char *conninfo, const char *job_id, di_job_resu
         snprintf(res->status, sizeof res->status, "completed");
         return 1;
     }
-    if (open_pipeline(r, err) || start_loader(r, conninfo, err) || load_all(r, err))
+    if (di_split_ranges(r->job.run_parameters) > 0)
+        return run_split(r, res, err);
+    if (r->range.active && !r->range.placed)
+        return count_range(r, res, err) ? -1 : 2;
+    if (r->range.active && r->range.start >= r->range.end)
+        return finish(r, res, err); /* its bytes are inside a record of an earlier range */
+    int split = 0;
+    if (open_pipeline(r, err) || (!r->range.active && (split = maybe_split(r, res, err)) < 0))
+        return -1;
+    if (split)
+        return 2;
+    if (start_loader(r, conninfo, err) || load_all(r, err))
         return -1;
     return finish(r, res, err);
 }
@@ -531,8 +779,9 @@ static void fail_job(run *r, const di_error *cause) {
     char msg[1400];
     di_error_format(cause, r->display[0] ? r->display : r->job.source, msg, sizeof msg);
     di_error ignored;
-    if (!r->pg.conn ||
-        di_catalog_fail(&r->pg, r->job.id, r->hooks->owner, r->cp.commit_id, msg, &ignored))
+    if (!r->pg.conn || (r->range.active ? di_split_fail(&r->pg, &r->job, &r->range, msg, &ignored)
+                                        : di_catalog_fail(&r->pg, r->job.id, r->hooks->owner,
+                                                          r->cp.commit_id, msg, &ignored)))
         run_log(r, "could not record the failure of job %s: %s", r->job.id, ignored.message);
 }
 
@@ -612,7 +861,28 @@ static void run_cleanup(run *r) {
     di_pg_close(&r->pg);
     di_job_row_cleanup(&r->job);
     di_checkpoint_cleanup(&r->cp);
+    di_range_cleanup(&r->range);
     di_buf_cleanup(&r->json);
+}
+
+/* publish_parent publishes the split job whose last range this run
+ * completed (it holds the split job now); its outcome is logged: the
+ * range's own is already settled. */
+static void publish_parent(const char *conninfo, const char *parent, const di_settings *s,
+                           const di_job_hooks *hooks) {
+    di_job_result res;
+    di_error err;
+    di_error_clear(&err);
+    int rc = di_job_run(conninfo, parent, s, hooks, &res, &err);
+    if (!hooks->log)
+        return;
+    char line[1400];
+    if (rc == 0)
+        snprintf(line, sizeof line, "split job %s completed: %lld rows, commit %s", parent,
+                 (long long)res.rows, res.commit_id);
+    else
+        snprintf(line, sizeof line, "split job %s %s: %s", parent, res.status, err.message);
+    hooks->log(hooks->ctx, line);
 }
 
 /* di_job_run: attempts until done, a permanent error or db_retries spent;
@@ -651,7 +921,11 @@ int di_job_run(const char *conninfo, const char *job_id, const di_settings *s,
     di_metrics_job(res->elapsed_s);
     if (rc < 0 && err->code != DI_CODE_INTERRUPTED)
         di_metrics_error(err->cls);
+    char parent[37];
+    snprintf(parent, sizeof parent, "%s", r.publish_parent ? r.range.parent : "");
     run_cleanup(&r);
+    if (parent[0])
+        publish_parent(conninfo, parent, s, hooks);
     if (rc < 0 && err->code == DI_CODE_INTERRUPTED)
         return 1;
     return rc < 0 ? -1 : 0;

@@ -34,6 +34,8 @@ static const struct setting settings[] = {
     {"IMPORT_MAX_COMPRESSION_RATIO", S(max_ratio), 500, 0},
     {"IMPORT_XLSX_MAX_XML_DEPTH", S(max_xml_depth), 256, 8},
     {"IMPORT_XLSX_MAX_SHARED_STRINGS_BYTES", S(max_shared_strings), 256L << 20, 1024},
+    {"IMPORT_SPLIT_MIN_BYTES", S(split_min_bytes), 1L << 30, 0},
+    {"IMPORT_SPLIT_RANGE_BYTES", S(split_range_bytes), 256L << 20, 4096},
 };
 #undef S
 

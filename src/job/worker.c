@@ -107,6 +107,10 @@ static void record_outcome(slot *s, int rc, const di_job_result *res, const di_e
         stat_add(s, &st->rows, res->rows);
         stat_add(s, &st->bytes, res->bytes_read);
     }
+    if (rc == 0 && strcmp(res->status, "completed") != 0) { /* split, or a range counted */
+        slot_log(s, "job %s %s", res->job_id, res->status);
+        return;
+    }
     if (rc == 0) {
         if (st)
             stat_add(s, &st->jobs_completed, 1);

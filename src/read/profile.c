@@ -256,6 +256,34 @@ int di_profile_add(di_profile *p, const di_record *rec) {
     return 0;
 }
 
+/* merge_table folds src's counts into dst, column by column (by name: an
+ * NDJSON column first seen in src is appended, as a reader that went on
+ * into src's rows would have). */
+static int merge_table(di_table_profile *dst, const di_table_profile *src) {
+    dst->rows += src->rows;
+    for (size_t k = 0; k < src->ncols; k++) {
+        const di_column_stats *s = &src->cols[k];
+        di_column_stats *d = named_column(dst, s->name, k);
+        if (!d)
+            return -1;
+        d->mask &= s->mask;
+        d->nulls += s->nulls;
+        d->empties += s->empties;
+    }
+    return 0;
+}
+
+int di_profile_merge(di_profile *dst, const di_profile *src) {
+    for (size_t i = 0; i < src->ntables; i++) {
+        const di_table_profile *t = &src->tables[i];
+        size_t at = find_table(dst, t->key);
+        di_table_profile *d = at < dst->ntables ? &dst->tables[at] : new_table(dst, t->key);
+        if (!d || merge_table(d, t))
+            return -1;
+    }
+    return 0;
+}
+
 cJSON *di_profile_to_json(const di_profile *p, int state) {
     cJSON *j = cJSON_CreateObject();
     cJSON *tables = cJSON_AddObjectToObject(j, "tables");
