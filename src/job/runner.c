@@ -655,8 +655,9 @@ static int split_plan(run *r, di_split_plan *pl, di_error *err) {
 static int maybe_split(run *r, di_job_result *res, di_error *err) {
     di_reader_pos probe;
     int rewind, nranges = 0;
-    if (r->cp.pos.row_number > 0 || r->cp.batches > 0)
-        return 0; /* a resumed job stays one */
+    if (r->s->split_min_bytes <= 0 || r->cp.size < r->s->split_min_bytes ||
+        r->cp.pos.row_number > 0 || r->cp.batches > 0)
+        return 0; /* small, or a resumed job: it stays one */
     di_reader_pos_init(&probe);
     di_reader_mark(r->reader, 0, &probe, &rewind);
     int wanted =
