@@ -2,7 +2,7 @@
 # run-all.sh - the whole test suite, as CI runs it: installs what is missing,
 # builds twice (release and ASan/UBSan), and runs every unit and integration
 # test with ctest against real PostgreSQL, HTTP and fault-proxy servers; then
-# a short libFuzzer run of every fuzz target (DSA_FUZZ_SECONDS each, default 15).
+# a short libFuzzer run of every fuzz target (DSA_FUZZ_SECONDS each, default 10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,4 +20,4 @@ export DSA_TEST_SCALE=${DSA_TEST_SCALE:-0.3}
 (cd build-asan && ctest --output-on-failure -j4)
 
 echo "== fuzz (libFuzzer, clang)"
-bash scripts/fuzz.sh "${DSA_FUZZ_SECONDS:-15}"
+bash scripts/fuzz.sh "${DSA_FUZZ_SECONDS:-10}"

@@ -20,7 +20,7 @@ import time
 from harness import checks, gen, jobqueue, refreader
 from harness.runner import scale, timeout_factor
 
-ROWS = max(4000, int(8000 * scale()))
+ROWS = max(3000, int(6000 * scale()))
 RANGE = 65537  # odd, so boundaries fall anywhere
 BASE = {"IMPORT_BATCH_SIZE": "500", "IMPORT_RETRY_BACKOFF_MS": "50", "IMPORT_POLL_INTERVAL": "1"}
 SPLIT = dict(BASE, IMPORT_SPLIT_MIN_BYTES="1", IMPORT_SPLIT_RANGE_BYTES=str(RANGE))

@@ -462,12 +462,21 @@ static void stream_free(stream *s) {
 
 /* ---- the tests ------------------------------------------------------------- */
 
+/* iterations scales a test's stream count by DSA_TEST_SCALE (the sanitizer
+ * run's 0.3), keeping at least a few hundred streams. */
+static int iterations(int base) {
+    const char *v = getenv("DSA_TEST_SCALE");
+    double f = v && *v ? atof(v) : 1.0;
+    int n = (int)(base * (f > 0 && f < 1 ? f : 1.0));
+    return n < 300 ? 300 : n;
+}
+
 /* test_csv_random: CSV with ',' (most), TSV and ';', small and medium. */
 static void test_csv_random(void) {
     static const unsigned char delims[] = {',', ',', '\t', ';'};
     stream *s = stream_new();
     rng_state = 0x9E3779B97F4A7C15ULL;
-    for (int it = 0; it < 3000; it++) {
+    for (int it = 0, n = iterations(3000); it < n; it++) {
         s->kind = DI_FRAME_CSV;
         s->delim = delims[below(4)];
         gen_csv(s, it % 100 == 99 ? 20000 + below(200000) : below(300), 0);
@@ -481,7 +490,7 @@ static void test_csv_random(void) {
 static void test_csv_errors(void) {
     stream *s = stream_new();
     rng_state = 12345;
-    for (int it = 0; it < 3000; it++) {
+    for (int it = 0, n = iterations(3000); it < n; it++) {
         s->kind = DI_FRAME_CSV;
         s->delim = ',';
         if (it % 2)
@@ -497,7 +506,7 @@ static void test_csv_errors(void) {
 static void test_lines_random(void) {
     stream *s = stream_new();
     rng_state = 777;
-    for (int it = 0; it < 2000; it++) {
+    for (int it = 0, n = iterations(2000); it < n; it++) {
         s->kind = DI_FRAME_LINES;
         s->delim = 0;
         gen_lines(s, it % 100 == 99 ? 20000 + below(100000) : below(300));
