@@ -433,6 +433,22 @@ int di_split_counted(di_pg *pg, const di_job_row *j, const di_range *rg, const d
     return rc ? -1 : 0;
 }
 
+/* parent_progress_sql brings the split job's progress up to the ranges
+ * completed so far (rows, bytes of the object they cover), so the job's
+ * status, its event stream and the platform's monitoring queries see a big
+ * import advance while its ranges run. */
+static const char *const parent_progress_sql =
+    "UPDATE dsa_jobs.analysis_runs p SET run_parameters = jsonb_set(p.run_parameters, "
+    "'{progress}', coalesce(p.run_parameters->'progress', '{}') || jsonb_build_object("
+    "'rows_processed', d.rows, 'bytes_read', d.bytes, 'ranges_completed', d.n, "
+    "'updated_at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+    "'percentage', round(100.0 * d.bytes / greatest(coalesce((p.run_parameters->'progress'->>"
+    "'bytes_total')::numeric, 0), 1), 1))) "
+    "FROM (SELECT count(*) AS n, coalesce(sum((output_summary->>'rows')::bigint), 0) AS rows, "
+    "  coalesce(sum((output_summary->>'end')::bigint - (output_summary->>'start')::bigint), 0) "
+    "  AS bytes FROM dsa_jobs.analysis_runs WHERE parent_run_id = $1 AND status = 'completed') d "
+    "WHERE p.id = $1";
+
 int di_split_range_done(di_pg *pg, const di_job_row *j, const di_range *rg, const char *progress,
                         const char *summary, int *publish, di_error *err) {
     char lease[24];
@@ -449,6 +465,7 @@ int di_split_range_done(di_pg *pg, const di_job_row *j, const di_range *rg, cons
                           "run_parameters = jsonb_set(run_parameters, '{progress}', $2::jsonb) "
                           "WHERE id = $1 AND status = 'running' AND worker_id = $4",
                           4, p, j->id, j->owner, err) ||
+        di_pg_cmd(pg, parent_progress_sql, 1, pp, err) ||
         di_pg_count(pg,
                     "UPDATE dsa_jobs.analysis_runs p SET worker_id = $2, "
                     "lease_expires_at = now() + make_interval(secs => $3::int) "

@@ -133,8 +133,15 @@ def test_ranges_shared_by_workers_and_resumed_after_kill(migrated, db, store, pr
             w.proc.send_signal(signal.SIGKILL)
             w.proc.wait()
         checks.wait_client_sessions_gone(db)
-        left = [r for r in _ranges(db, job_id) if r["status"] != "completed"]
+        ranges = _ranges(db, job_id)
+        left = [r for r in ranges if r["status"] != "completed"]
         assert left, "every range was in before the kill"
+        # the split job's progress advances with its ranges (status API, monitoring)
+        done = [r for r in ranges if r["status"] == "completed"]
+        prog = checks.progress(db, job_id)
+        assert prog["ranges_completed"] == len(done)
+        assert prog["rows_processed"] == sum(r["output_summary"]["rows"] for r in done)
+        assert 0 < prog["percentage"] < 100
         proxy.configure(throttle=None)
         res = migrated.run("import", "--resume", job_id, "--json", env=SPLIT, timeout=600)
         assert res.code == 0, res
