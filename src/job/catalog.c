@@ -199,20 +199,18 @@ static int move_ref(di_pg *pg, const di_job_row *j, const char *commit_id, di_er
     char ds[24];
     snprintf(ds, sizeof ds, "%ld", j->dataset_id);
     const char *p[] = {ds, j->ref, commit_id, j->parent[0] ? j->parent : NULL};
-    PGresult *r = di_pg_exec(pg,
-                             "WITH moved AS (UPDATE dsa_core.refs SET commit_id = $3 "
-                             "  WHERE dataset_id = $1 AND name = $2 "
-                             "  AND commit_id IS NOT DISTINCT FROM $4 RETURNING 1), "
-                             "created AS (INSERT INTO dsa_core.refs (dataset_id, name, commit_id) "
-                             "  SELECT $1, $2, $3 WHERE $4::text IS NULL "
-                             "  AND NOT EXISTS (SELECT 1 FROM moved) "
-                             "  ON CONFLICT (dataset_id, name) DO NOTHING RETURNING 1) "
-                             "SELECT (SELECT count(*) FROM moved) + (SELECT count(*) FROM created)",
-                             4, p, err);
-    if (!r)
+    long n = 0;
+    if (di_pg_long(pg,
+                   "WITH moved AS (UPDATE dsa_core.refs SET commit_id = $3 "
+                   "  WHERE dataset_id = $1 AND name = $2 "
+                   "  AND commit_id IS NOT DISTINCT FROM $4 RETURNING 1), "
+                   "created AS (INSERT INTO dsa_core.refs (dataset_id, name, commit_id) "
+                   "  SELECT $1, $2, $3 WHERE $4::text IS NULL "
+                   "  AND NOT EXISTS (SELECT 1 FROM moved) "
+                   "  ON CONFLICT (dataset_id, name) DO NOTHING RETURNING 1) "
+                   "SELECT (SELECT count(*) FROM moved) + (SELECT count(*) FROM created)",
+                   4, p, &n, err))
         return -1;
-    long n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
     if (n != 1)
         return di_error_set(err, DI_ERR_CONFIG,
                             "ref %s moved while the import ran (it no longer points at %s): "

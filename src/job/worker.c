@@ -88,15 +88,14 @@ static int others_busy(slot *s, int *busy, di_error *err) {
     char mine[200];
     snprintf(mine, sizeof mine, "%.*s%%", (int)(strrchr(s->owner, ':') - s->owner + 1), s->owner);
     const char *p[] = {mine};
-    PGresult *r = di_pg_exec(&s->pg,
-                             "SELECT count(*) FROM dsa_jobs.analysis_runs WHERE run_type = "
-                             "'import' AND (status = 'pending' OR (status = 'running' AND "
-                             "coalesce(worker_id, '') NOT LIKE $1))",
-                             1, p, err);
-    if (!r)
+    long n = 0;
+    if (di_pg_long(&s->pg,
+                   "SELECT count(*) FROM dsa_jobs.analysis_runs WHERE run_type = "
+                   "'import' AND (status = 'pending' OR (status = 'running' AND "
+                   "coalesce(worker_id, '') NOT LIKE $1))",
+                   1, p, &n, err))
         return -1;
-    *busy = strtol(PQgetvalue(r, 0, 0), NULL, 10) > 0;
-    PQclear(r);
+    *busy = n > 0;
     return 0;
 }
 

@@ -86,6 +86,16 @@ int di_pg_count(di_pg *pg, const char *sql, int nparams, const char *const *para
     return 0;
 }
 
+int di_pg_long(di_pg *pg, const char *sql, int nparams, const char *const *params, long *value,
+               di_error *err) {
+    PGresult *res = di_pg_exec(pg, sql, nparams, params, err);
+    if (!res)
+        return -1;
+    *value = PQntuples(res) ? strtol(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+    PQclear(res);
+    return 0;
+}
+
 int di_pg_copy_begin(di_pg *pg, const char *copy_sql, di_error *err) {
     PGresult *res = PQexec(pg->conn, copy_sql);
     if (!res || PQresultStatus(res) != PGRES_COPY_IN) {

@@ -29,6 +29,11 @@ DI_MUSTCHECK int di_pg_cmd(di_pg *pg, const char *sql, int nparams, const char *
 DI_MUSTCHECK int di_pg_count(di_pg *pg, const char *sql, int nparams, const char *const *params,
                              long *affected, di_error *err);
 
+/* di_pg_long runs a query of one row and gives its first column as a number
+ * (a count, say). */
+DI_MUSTCHECK int di_pg_long(di_pg *pg, const char *sql, int nparams, const char *const *params,
+                            long *value, di_error *err);
+
 /* COPY … FROM STDIN in pieces: di_pg_copy_begin starts `copy_sql`, di_pg_copy_put
  * sends data (libpq buffers it and flushes as its buffer fills), di_pg_copy_end
  * finishes the COPY and reports its result. After a failed put, still call
