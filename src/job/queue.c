@@ -74,12 +74,15 @@ static int take_first(di_pg *pg, PGresult *c, const char *owner, const char *lea
     return 0;
 }
 
-int di_queue_claim(di_pg *pg, const char *owner, long lease_s, char job_id[37], di_error *err) {
+/* claim runs one claim transaction: candidates_sql's rows (id, dataset,
+ * ref, is a range), locked, and the first whose ref is free is taken. */
+static int claim(di_pg *pg, const char *candidates, int nparams, const char *const *params,
+                 const char *owner, long lease_s, char job_id[37], di_error *err) {
     char lease[24];
     snprintf(lease, sizeof lease, "%ld", lease_s);
     if (di_pg_cmd(pg, "BEGIN", 0, NULL, err))
         return -1;
-    PGresult *c = di_pg_exec(pg, candidates_sql, 0, NULL, err);
+    PGresult *c = di_pg_exec(pg, candidates, nparams, params, err);
     int rc = c ? take_first(pg, c, owner, lease, job_id, err) : -1;
     PQclear(c);
     if (rc < 0 || di_pg_cmd(pg, "COMMIT", 0, NULL, err)) {
@@ -89,43 +92,26 @@ int di_queue_claim(di_pg *pg, const char *owner, long lease_s, char job_id[37], 
     return rc;
 }
 
+int di_queue_claim(di_pg *pg, const char *owner, long lease_s, char job_id[37], di_error *err) {
+    return claim(pg, candidates_sql, 0, NULL, owner, lease_s, job_id, err);
+}
+
 int di_queue_claim_range(di_pg *pg, const char *parent, const char *owner, long lease_s,
                          char job_id[37], di_error *err) {
-    char lease[24];
-    snprintf(lease, sizeof lease, "%ld", lease_s);
     const char *p[] = {parent};
-    if (di_pg_cmd(pg, "BEGIN", 0, NULL, err))
-        return -1;
-    PGresult *c = di_pg_exec(pg,
-                             "SELECT id FROM dsa_jobs.analysis_runs WHERE parent_run_id = $1 "
-                             "AND " CLAIMABLE "ORDER BY (run_parameters->'range'->>'index')::int "
-                             "LIMIT 1 FOR UPDATE SKIP LOCKED",
-                             1, p, err);
-    int rc = c ? PQntuples(c) : -1;
-    if (rc == 1) {
-        snprintf(job_id, 37, "%s", PQgetvalue(c, 0, 0));
-        const char *t[] = {job_id, owner, lease};
-        if (di_pg_cmd(pg, take_sql, 3, t, err))
-            rc = -1;
-    }
-    PQclear(c);
-    if (rc < 0 || di_pg_cmd(pg, "COMMIT", 0, NULL, err)) {
-        di_pg_rollback(pg);
-        return -1;
-    }
-    return rc;
+    return claim(pg,
+                 "SELECT id, dataset_id, '', true FROM dsa_jobs.analysis_runs "
+                 "WHERE parent_run_id = $1 AND " CLAIMABLE
+                 "ORDER BY (run_parameters->'range'->>'index')::int "
+                 "LIMIT 1 FOR UPDATE SKIP LOCKED",
+                 1, p, owner, lease_s, job_id, err);
 }
 
 int di_queue_pending(di_pg *pg, long *count, di_error *err) {
-    PGresult *r = di_pg_exec(pg,
-                             "SELECT count(*) FROM dsa_jobs.analysis_runs WHERE run_type = "
-                             "'import' AND status = 'pending'",
-                             0, NULL, err);
-    if (!r)
-        return -1;
-    *count = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return 0;
+    return di_pg_long(pg,
+                      "SELECT count(*) FROM dsa_jobs.analysis_runs WHERE run_type = "
+                      "'import' AND status = 'pending'",
+                      0, NULL, count, err);
 }
 
 int di_queue_renew(di_pg *pg, const char *job_id, const char *owner, long lease_s, int *held,

@@ -730,15 +730,14 @@ static int count_range(run *r, di_job_result *res, di_error *err) {
 /* run_split goes on with a job that was split: while ranges are open it
  * waits for them, held by nobody; once all are in, it publishes their rows
  * as one commit. */
-static int run_split(run *r, di_job_result *res, di_error *err) {
+static int run_split(run *r, int ranges, di_job_result *res, di_error *err) {
     long left = 0;
     if (di_split_open(&r->pg, r->job.id, &left, err))
         return -1;
     if (left > 0) {
         if (di_split_park(&r->pg, &r->job, err))
             return -1;
-        run_log(r, "%ld of its %d ranges are still open", left,
-                di_split_ranges(r->job.run_parameters));
+        run_log(r, "%ld of its %d ranges are still open", left, ranges);
         snprintf(res->status, sizeof res->status, "split");
         return 2;
     }
@@ -759,8 +758,9 @@ static int attempt(run *r, const char *conninfo, const char *job_id, di_job_resu
         snprintf(res->status, sizeof res->status, "completed");
         return 1;
     }
-    if (di_split_ranges(r->job.run_parameters) > 0)
-        return run_split(r, res, err);
+    int ranges = di_split_ranges(r->job.run_parameters);
+    if (ranges > 0)
+        return run_split(r, ranges, res, err);
     if (r->range.active && !r->range.placed)
         return count_range(r, res, err) ? -1 : 2;
     if (r->range.active && r->range.start >= r->range.end)

@@ -214,15 +214,10 @@ int di_split_create(di_pg *pg, const di_job_row *j, const di_checkpoint *cp,
 
 int di_split_open(di_pg *pg, const char *parent, long *left, di_error *err) {
     const char *p[] = {parent};
-    PGresult *r = di_pg_exec(pg,
-                             "SELECT count(*) FROM dsa_jobs.analysis_runs "
-                             "WHERE parent_run_id = $1 AND status <> 'completed'",
-                             1, p, err);
-    if (!r)
-        return -1;
-    *left = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return 0;
+    return di_pg_long(pg,
+                      "SELECT count(*) FROM dsa_jobs.analysis_runs "
+                      "WHERE parent_run_id = $1 AND status <> 'completed'",
+                      1, p, left, err);
 }
 
 int di_split_park(di_pg *pg, const di_job_row *j, di_error *err) {
@@ -395,18 +390,15 @@ static int place_all(di_pg *pg, const di_range *rg, PGresult *res, di_error *err
 static int place_if_all_counted(di_pg *pg, const di_range *rg, di_error *err) {
     const char *p[] = {rg->parent};
     PGresult *r = di_pg_exec(pg,
-                             "SELECT run_parameters->'range' FROM dsa_jobs.analysis_runs "
-                             "WHERE parent_run_id = $1 "
+                             "SELECT run_parameters->'range', run_parameters->'range' ? 'framing' "
+                             "FROM dsa_jobs.analysis_runs WHERE parent_run_id = $1 "
                              "ORDER BY (run_parameters->'range'->>'index')::int",
                              1, p, err);
     if (!r)
         return -1;
     int all = PQntuples(r) == rg->count;
-    for (int k = 0; all && k < PQntuples(r); k++) {
-        cJSON *o = cJSON_Parse(PQgetvalue(r, k, 0));
-        all = cJSON_GetObjectItemCaseSensitive(o, "framing") != NULL;
-        cJSON_Delete(o);
-    }
+    for (int k = 0; all && k < PQntuples(r); k++)
+        all = strcmp(PQgetvalue(r, k, 1), "t") == 0;
     int rc = all ? place_all(pg, rg, r, err) : 0;
     PQclear(r);
     return rc;
