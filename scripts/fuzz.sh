@@ -41,10 +41,11 @@ replay() {
   fi
 }
 
-# fuzz runs the target for $secs seconds on a fresh copy of its seed corpus.
+# fuzz runs the target for $secs seconds on a fresh copy of its seed corpus; its
+# report goes to $dir/logs/$t.result, and $dir/logs/$t.failed marks a crash.
 fuzz() {
   local t=$1 work="$dir/corpus/$t"
-  rm -rf "$work"
+  rm -rf "$work" "$dir/logs/$t.failed"
   mkdir -p "$work" "$dir/crashes/$t"
   cp tests/fuzz/corpus/"$t"/* "$work"/
   if "$dir/$t" "${opts[@]}" -max_total_time="$secs" -print_final_stats=1 \
@@ -54,18 +55,34 @@ fuzz() {
     eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$dir/logs/$t.log")
     echo "fuzz: $t: ${secs}s, $runs runs, $eps exec/s, no crash"
   else
-    echo "fuzz: $t: CRASH (input in $dir/crashes/$t/):" >&2
-    grep -E 'invariant failed|ERROR:|SUMMARY:|Test unit written' "$dir/logs/$t.log" >&2 || true
-    tail -n 40 "$dir/logs/$t.log" >&2
-    failed+=("$t")
+    echo "fuzz: $t: CRASH (input in $dir/crashes/$t/):"
+    grep -E 'invariant failed|ERROR:|SUMMARY:|Test unit written' "$dir/logs/$t.log" || true
+    tail -n 40 "$dir/logs/$t.log"
+    touch "$dir/logs/$t.failed"
   fi
 }
 
 for t in "${targets[@]}"; do
   replay "$t"
 done
+# Each target is one process on one core: run nproc of them at a time.
+running=0
 for t in "${targets[@]}"; do
-  fuzz "$t"
+  if [ "$running" -ge "$(nproc)" ]; then
+    wait -n
+    running=$((running - 1))
+  fi
+  fuzz "$t" >"$dir/logs/$t.result" 2>&1 &
+  running=$((running + 1))
+done
+wait
+for t in "${targets[@]}"; do
+  if [ -e "$dir/logs/$t.failed" ]; then
+    cat "$dir/logs/$t.result" >&2
+    failed+=("$t")
+  else
+    cat "$dir/logs/$t.result"
+  fi
 done
 if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzz: failed: ${failed[*]} (logs in $dir/logs/)" >&2

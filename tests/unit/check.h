@@ -4,6 +4,7 @@
 #define DI_TEST_CHECK_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int check_passed, check_failed;
@@ -40,6 +41,14 @@ static int check_passed, check_failed;
             fprintf(stderr, "%s:%d: %s = %lld, want %lld\n", __FILE__, __LINE__, #got, g_, w_);    \
         }                                                                                          \
     } while (0)
+
+/* check_scale is DSA_TEST_SCALE in (0, 1], 1 when unset: the sanitizer run's 0.3
+ * makes the heavy tests do less of the same work. */
+static inline double check_scale(void) {
+    const char *v = getenv("DSA_TEST_SCALE");
+    double f = v && *v ? atof(v) : 1.0;
+    return f > 0 && f < 1 ? f : 1.0;
+}
 
 /* check_report prints the closing line and returns main's exit status. */
 static inline int check_report(void) {

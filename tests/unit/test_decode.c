@@ -299,11 +299,13 @@ static void chain_resume(const bytes *z, const bytes *t, const di_decode_point *
 }
 
 /* test_resume: over ~20 MB of text (one member, or several), take a point
- * every ~700 KB; each resume must match and read far less than the whole. */
+ * every ~700 KB (fewer under DSA_TEST_SCALE); each resume must match and read
+ * far less than the whole. */
 static void test_resume(const char *what, const bytes *t, const bytes *z, size_t rdcap) {
     marks mk;
     mk.n = 0;
-    for (int64_t p = 1000; p < (int64_t)t->len && mk.n < 64; p += 700 * 1000)
+    int64_t step = (int64_t)(700 * 1000 / check_scale());
+    for (int64_t p = 1000; p < (int64_t)t->len && mk.n < 64; p += step)
         mk.pos[mk.n++] = p;
     mk.pos[mk.n - 1] = (int64_t)t->len; /* the very end is a valid checkpoint too */
     mk.pt = malloc(mk.n * sizeof *mk.pt);

@@ -465,9 +465,7 @@ static void stream_free(stream *s) {
 /* iterations scales a test's stream count by DSA_TEST_SCALE (the sanitizer
  * run's 0.3), keeping at least a few hundred streams. */
 static int iterations(int base) {
-    const char *v = getenv("DSA_TEST_SCALE");
-    double f = v && *v ? atof(v) : 1.0;
-    int n = (int)(base * (f > 0 && f < 1 ? f : 1.0));
+    int n = (int)(base * check_scale());
     return n < 300 ? 300 : n;
 }
 
