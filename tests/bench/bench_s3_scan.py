@@ -12,11 +12,19 @@ tests/s3/server.js, which checks every signature) on 127.0.0.1; the runs alterna
 best of each is compared, so a noisy moment does not decide the ratio. The issue's target is
 a ratio of at least 0.9.
 
+Each read also records the CPU seconds it took: the reader's (this script's child) and the S3
+server's (node, from /proc), per 100 MB. With both, the table prints the fastest a reader could
+go on this machine if every core worked for it and its server all the time (cores / CPU
+seconds per MB): the ceiling the client's CPU cost puts on `scan`, whatever the transport does.
+A third probe, `dsa-ingest scan` of the same bytes as a local file, shows the client's cost
+without the network.
+
 Usage: python3 tests/bench/bench_s3_scan.py [--mb 500] [--runs 3] [--build build]
 """
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -80,45 +88,79 @@ def aws_env(server):
     return env
 
 
-def run_s3cat(s3cat, server, size):
-    """run_s3cat reads the object through the source stage; returns MB/s."""
-    proc = subprocess.run([s3cat, "s3://%s/%s" % (BUCKET, OBJECT)], env=aws_env(server),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError("s3cat failed: %s" % proc.stderr.decode(errors="replace"))
-    out = json.loads(proc.stdout)
+def child_cpu():
+    """child_cpu is the CPU seconds (user + system) of this script's finished children."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def proc_cpu(pid):
+    """proc_cpu is the CPU seconds (user + system, all threads) of a running process."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Probe:
+    """Probe runs one reader command and measures its wall time, its own CPU seconds and the
+    S3 server's; MB/s and CPU per 100 MB of the object."""
+
+    def __init__(self, server):
+        self.server_pid = server._proc.pid if server else None
+
+    def run(self, argv, env, size):
+        c0, s0 = child_cpu(), proc_cpu(self.server_pid) if self.server_pid else 0.0
+        t0 = time.monotonic()
+        proc = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              check=False)
+        secs = time.monotonic() - t0
+        if proc.returncode != 0:
+            raise RuntimeError("%s failed: %s" % (os.path.basename(argv[0]),
+                                                  proc.stderr.decode(errors="replace")))
+        client = child_cpu() - c0
+        server = (proc_cpu(self.server_pid) - s0) if self.server_pid else 0.0
+        per = 100e6 / size
+        return {"mbs": size / 1e6 / secs, "client": client * per, "server": server * per,
+                "out": proc.stdout}
+
+
+def run_s3cat(probe, s3cat, server, size):
+    """run_s3cat reads the object through the source stage."""
+    r = probe.run([s3cat, "s3://%s/%s" % (BUCKET, OBJECT)], aws_env(server), size)
+    out = json.loads(r["out"])
     assert out["bytes"] == size, "s3cat read %d of %d bytes" % (out["bytes"], size)
-    return out["bytes"] / 1e6 / out["seconds"]
+    r["mbs"] = out["bytes"] / 1e6 / out["seconds"]
+    return r
 
 
-def run_scan(binary, server, size):
-    """run_scan runs `dsa-ingest scan` on the object; returns MB/s of the object (wall clock)."""
-    t0 = time.monotonic()
-    proc = subprocess.run([binary, "scan", "s3://%s/%s" % (BUCKET, OBJECT), "--json"],
-                          env=aws_env(server), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          check=False)
-    secs = time.monotonic() - t0
-    if proc.returncode != 0:
-        raise RuntimeError("scan failed: %s" % proc.stderr.decode(errors="replace"))
-    out = json.loads(proc.stdout)
+def run_scan(probe, binary, server, size, path=None):
+    """run_scan runs `dsa-ingest scan` on the object (or on path, a local copy of it)."""
+    src = path or "s3://%s/%s" % (BUCKET, OBJECT)
+    r = probe.run([binary, "scan", src, "--json"], aws_env(server) if server else os.environ, size)
+    out = json.loads(r["out"])
     assert out["bytes_read"] >= size, "scan read %d of %d bytes" % (out["bytes_read"], size)
-    return size / 1e6 / secs
+    return r
 
 
-def run_curl(server, size):
-    """run_curl reads the same object with the curl tool to /dev/null; returns MB/s."""
+def run_curl(probe, server, size):
+    """run_curl reads the same object with the curl tool to /dev/null."""
     url = "%s/%s/%s" % (server.endpoint, BUCKET, OBJECT)
-    t0 = time.monotonic()
-    proc = subprocess.run(["curl", "-sS", "-f", "-o", "/dev/null", "-w", "%{size_download}",
-                           "--aws-sigv4", "aws:amz:us-east-1:s3", "--user", "%s:%s" % KEY,
-                           "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", url],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
-    secs = time.monotonic() - t0
-    if proc.returncode != 0:
-        raise RuntimeError("curl failed: %s" % proc.stderr.decode(errors="replace"))
-    got = int(proc.stdout.decode().strip() or 0)
+    r = probe.run(["curl", "-sS", "-f", "-o", "/dev/null", "-w", "%{size_download}",
+                   "--aws-sigv4", "aws:amz:us-east-1:s3", "--user", "%s:%s" % KEY,
+                   "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", url], os.environ, size)
+    got = int(r["out"].decode().strip() or 0)
     assert got == size, "curl read %d of %d bytes" % (got, size)
-    return size / 1e6 / secs
+    return r
+
+
+def best(runs):
+    """best is the fastest of a reader's runs (its CPU figures come with it)."""
+    return max(runs, key=lambda r: r["mbs"])
+
+
+def ceiling(r):
+    """ceiling is the MB/s a reader could reach with all cores busy for it and its server."""
+    return os.cpu_count() * 100 / (r["client"] + r["server"])
 
 
 def main():
@@ -140,26 +182,35 @@ def main():
         server.start()
         log("uploading %.0f MB to the local S3 server" % (size / 1e6))
         upload(server, path)
-        os.unlink(path)
         binary = os.path.join(args.build, "dsa-ingest")
-        run_s3cat(s3cat, server, size)  # warm the page cache and node's JIT, untimed
-        run_curl(server, size)
-        scans, ours, theirs = [], [], []
+        probe, local = Probe(server), Probe(None)
+        run_s3cat(probe, s3cat, server, size)  # warm the page cache and node's JIT, untimed
+        run_curl(probe, server, size)
+        rows = {"scan": [], "file": [], "s3cat": [], "curl": []}
         for i in range(args.runs):
-            scans.append(run_scan(binary, server, size))
-            ours.append(run_s3cat(s3cat, server, size))
-            theirs.append(run_curl(server, size))
-            log("run %d: scan %.1f MB/s, s3cat %.1f MB/s, curl %.1f MB/s"
-                % (i + 1, scans[-1], ours[-1], theirs[-1]))
-        best_scan, best_ours, best_theirs = max(scans), max(ours), max(theirs)
-        print("object             %.1f MB on the local S3 server (s3rver, SigV4 checked)"
-              % (size / 1e6))
-        print("dsa-ingest scan    %8.1f MB/s  (best of %d; parse + hash + profile)"
-              % (best_scan, args.runs))
-        print("source alone       %8.1f MB/s  (s3cat, best of %d)" % (best_ours, args.runs))
-        print("curl --aws-sigv4   %8.1f MB/s  (best of %d)" % (best_theirs, args.runs))
-        print("scan / curl        %8.2f  (target >= 0.90)" % (best_scan / best_theirs))
-        print("source / curl      %8.2f" % (best_ours / best_theirs))
+            rows["scan"].append(run_scan(probe, binary, server, size))
+            rows["file"].append(run_scan(local, binary, None, size, path))
+            rows["s3cat"].append(run_s3cat(probe, s3cat, server, size))
+            rows["curl"].append(run_curl(probe, server, size))
+            log("run %d: " % (i + 1) + ", ".join("%s %.1f MB/s" % (k, v[-1]["mbs"])
+                                                 for k, v in rows.items()))
+        b = {k: best(v) for k, v in rows.items()}
+        curl = b["curl"]["mbs"]
+        print("object %.1f MB on the local S3 server (s3rver, SigV4 checked); best of %d, "
+              "%d cores" % (size / 1e6, args.runs, os.cpu_count()))
+        print("%-26s %9s %10s %13s %13s %13s" % ("reader", "MB/s", "/ curl", "client CPU",
+                                                 "server CPU", "ceiling MB/s"))
+        names = {"scan": "dsa-ingest scan s3://", "file": "dsa-ingest scan FILE",
+                 "s3cat": "source alone (s3cat)", "curl": "curl --aws-sigv4"}
+        for k in ("scan", "file", "s3cat", "curl"):
+            r = b[k]
+            print("%-26s %9.1f %10.2f %11.2f s %11.2f s %13.0f" % (
+                names[k], r["mbs"], r["mbs"] / curl, r["client"], r["server"], ceiling(r)))
+        print("(CPU: seconds per 100 MB; ceiling: cores / CPU per MB of reader + server)")
+        print("scan / curl        %8.2f  (target >= 0.90)" % (b["scan"]["mbs"] / curl))
+        print("source / curl      %8.2f" % (b["s3cat"]["mbs"] / curl))
+        print("scan's ceiling / curl %5.2f  (the most scan could reach here)"
+              % (ceiling(b["scan"]) / curl))
         return 0
     finally:
         server.stop()
