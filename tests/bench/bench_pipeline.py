@@ -20,6 +20,11 @@ measurement in a fresh, migrated database, on a generated N-row gzipped CSV with
                 HTTP (no database), best of three each.
   peak RSS      of the import with IMPORT_PARALLEL_WORKERS=4, under /usr/bin/time -v.
 
+Each import and SQL run also records the CPU seconds spent in it by the database (the
+cluster's processes, from /proc) and by the client (the importer or psql). Their sum over the
+machine's cores is the shortest that run could take here if every core worked for it all the
+time: the "CPU floor", which shows whether a ratio is bound by this machine's cores.
+
 Ratios, not seconds, are the result: these machines are shared and noisy.
 
 Usage: /usr/bin/python3 tests/bench/bench_pipeline.py [--rows N] [--skip-python] [--skip-sql]
@@ -32,6 +37,7 @@ import io
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -95,14 +101,69 @@ def timed(cmd, env=None, stdout=subprocess.DEVNULL):
     return elapsed, proc
 
 
-def measure_import(cluster, binary, url, rows, extra_env=None, rss=False):
-    """measure_import: one `dsa-ingest import` into a fresh database → (seconds, peak RSS MiB)."""
+def _cpu_fields(pid):
+    """_cpu_fields are /proc/PID/stat's fields from the state on (the name may hold spaces)."""
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def cluster_cpu(cluster):
+    """cluster_cpu is the CPU seconds the cluster's processes have used: the postmaster's own
+    and its reaped children's (utime, stime, cutime, cstime), plus its running children's."""
+    with open(os.path.join(cluster.datadir, "postmaster.pid")) as f:
+        pm = int(f.readline())
+    ticks = sum(int(x) for x in _cpu_fields(pm)[11:15])
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) != pm:
+            try:
+                f = _cpu_fields(int(name))
+            except OSError:  # ended since the listing
+                continue
+            if int(f[1]) == pm:
+                ticks += int(f[11]) + int(f[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def child_cpu():
+    """child_cpu is the CPU seconds of this script's finished child processes."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+class CpuMeter:
+    """CpuMeter measures the database's and the client processes' CPU seconds over a block."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.db = self.client = 0.0
+
+    def __enter__(self):
+        self._db, self._client = cluster_cpu(self.cluster), child_cpu()
+        return self
+
+    def __exit__(self, *exc):
+        self.db = cluster_cpu(self.cluster) - self._db
+        self.client = child_cpu() - self._client
+
+    def floor(self):
+        """floor is the shortest the block could take with every core busy for it."""
+        return (self.db + self.client) / os.cpu_count()
+
+
+CPU = {}  # run name → CpuMeter
+
+
+def measure_import(cluster, binary, url, rows, extra_env=None, rss=False, name=None):
+    """measure_import: one `dsa-ingest import` into a fresh database → (seconds, peak RSS MiB);
+    its CPU figures go into CPU[name]."""
     db = bi.fresh_migrated_db(cluster, binary, "pipe_import")
     env = dict(os.environ, DATABASE_URL=db.url, **(extra_env or {}))
     cmd = [binary, "import", url, "--dataset", "bench", "--json"]
     if rss:
         cmd = ["/usr/bin/time", "-v"] + cmd
-    elapsed, proc = timed(cmd, env=env, stdout=subprocess.PIPE)
+    with CpuMeter(cluster) as meter:
+        elapsed, proc = timed(cmd, env=env, stdout=subprocess.PIPE)
+    CPU[name] = meter
     out = json.loads(proc.stdout.decode())
     stored = db.scalar("SELECT count(*) FROM dsa_core.commit_rows WHERE commit_id = %s",
                        (out["commit_id"],))
@@ -124,9 +185,11 @@ def measure_sql(cluster, binary, copy_file, rows, workdir, sorted_rows):
     with open(script, "w") as f:
         f.write(SQL_PLAIN.format(copy_file=copy_file.replace("'", "''"), commit_id=COMMIT_ID,
                                  order="ORDER BY row_hash" if sorted_rows else ""))
-    t0 = time.monotonic()
-    proc = cluster.psql(db.name, "-f", script, timeout=7200)
-    elapsed = time.monotonic() - t0
+    with CpuMeter(cluster) as meter:
+        t0 = time.monotonic()
+        proc = cluster.psql(db.name, "-f", script, timeout=7200)
+        elapsed = time.monotonic() - t0
+    CPU["sql_sorted" if sorted_rows else "sql"] = meter
     if proc.returncode != 0:
         raise SystemExit("plain SQL failed: %s" % proc.stderr.decode(errors="replace"))
     stored = db.scalar("SELECT count(*) FROM dsa_core.commit_rows")
@@ -228,7 +291,8 @@ def main():
         times = {}
         for loaders in (4, 2, 1):
             t, rss = measure_import(cluster, args.binary, url, args.rows,
-                                    {"IMPORT_PARALLEL_WORKERS": str(loaders)}, rss=loaders == 4)
+                                    {"IMPORT_PARALLEL_WORKERS": str(loaders)}, rss=loaders == 4,
+                                    name=loaders)
             times[loaders] = t
             log("import with %d loader(s): %.2fs%s" % (
                 loaders, t, ", peak RSS %.1f MiB" % rss if rss else ""))
@@ -256,6 +320,19 @@ def main():
                               "%.2f" % (t_sql / times[loaders])))
             table.append(("T_sql_sorted / T_import, %d loaders" % best,
                           "%.2f" % (t_sorted / times[best])))
+
+        table.append(("CPU seconds, database + client (CPU floor on %d cores, s)"
+                      % os.cpu_count(), ""))
+        for key, label in [(4, "T_import, 4 loaders"), (2, "T_import, 2 loaders"),
+                           (1, "T_import, 1 loader"), ("sql", "T_sql"),
+                           ("sql_sorted", "T_sql_sorted")]:
+            if key in CPU:
+                m = CPU[key]
+                table.append(("  " + label, "%.1f + %.1f (%.1f)" % (m.db, m.client, m.floor())))
+        if "sql" in CPU:
+            floor = min(CPU[k].floor() for k in (4, 2, 1))
+            table.append(("T_sql / the import's CPU floor: the best ratio these cores allow",
+                          "%.2f" % (t_sql / floor)))
 
         if not args.skip_python:
             t_old = measure_old_python(cluster, args.binary, url, args.rows)
