@@ -13,7 +13,10 @@
 
 #define GZ_SPAN   ((int64_t)1 << 20) /* decompressed bytes between access points */
 #define GZ_POINTS 8                  /* access points kept (the ring) */
-#define GZ_INBUF  (256u << 10)       /* compressed bytes per pull */
+#ifndef DI_GZ_INBUF                  /* fuzz builds make it small, as DI_PARSE_BUF_SIZE */
+#define DI_GZ_INBUF (256u << 10)
+#endif
+#define GZ_INBUF DI_GZ_INBUF /* compressed bytes per pull */
 
 typedef enum gz_mode {
     GZ_MEMBER,  /* inflating a member from its header: zlib checks CRC and length */

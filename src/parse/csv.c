@@ -14,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define READ_BUF_SIZE ((size_t)1 << 20) /* IMPORT_CHUNK_SIZE's default */
-#define FIELD_BLK_MIN ((size_t)4096)    /* the arena at first; libcsv's first growth step */
-#define RECORD_FACTOR 4                 /* a record holds at most 4 x max_field bytes */
-#define ENTRY_MIN     ((size_t)256)     /* free arena bytes always left to libcsv's entry */
+#define READ_BUF_SIZE DI_PARSE_BUF_SIZE
+#define FIELD_BLK_MIN ((size_t)4096) /* the arena at first; libcsv's first growth step */
+#define RECORD_FACTOR 4              /* a record holds at most 4 x max_field bytes */
+#define ENTRY_MIN     ((size_t)256)  /* free arena bytes always left to libcsv's entry */
 #define NONE          ((size_t)-1)
 
 /* libcsv's parser states (struct csv_parser.pstate; the values of libcsv.c). */
@@ -568,6 +568,13 @@ static int resolve_delim(const di_parse_opts *o, unsigned char *d, di_error *err
     *d = o->delimiter ? (unsigned char)o->delimiter : o->format == DI_FMT_TSV ? '\t' : ',';
     if (*d == '"' || *d == '\r' || *d == '\n')
         return di_error_set(err, DI_ERR_CONFIG, "invalid delimiter (a quote, CR or LF)");
+    /* in UTF-8 a byte past 0x7F is part of a longer character: splitting at it
+     * would cut characters in two (a declared encoding is checked after parsing) */
+    if (*d >= 0x80 && !o->raw_bytes)
+        return di_error_set(err, DI_ERR_CONFIG,
+                            "invalid delimiter byte 0x%02X: in UTF-8 text a delimiter must be "
+                            "an ASCII character",
+                            *d);
     return 0;
 }
 

@@ -15,8 +15,8 @@
 #include <string.h>
 #include <xxhash.h>
 
-#define READ_BUF_SIZE ((size_t)1 << 20) /* IMPORT_CHUNK_SIZE's default */
-#define LINE_FACTOR   4                 /* a line holds at most 4 x max_field bytes */
+#define READ_BUF_SIZE DI_PARSE_BUF_SIZE
+#define LINE_FACTOR   4 /* a line holds at most 4 x max_field bytes */
 #define NOT_FOUND     ((size_t)-1)
 
 /* The union of the top-level keys seen so far, in first-seen order, with an

@@ -6,6 +6,13 @@
 
 #include "dsa_ingest/parse.h"
 
+/* DI_PARSE_BUF_SIZE is how many bytes a CSV or NDJSON parser reads at a time (the default
+ * IMPORT_CHUNK_SIZE). Fuzz builds make it small (CMakeLists.txt): refills then come within
+ * small inputs too, and ASan's cost of a 1 MiB allocation does not dominate every input. */
+#ifndef DI_PARSE_BUF_SIZE
+#define DI_PARSE_BUF_SIZE ((size_t)1 << 20)
+#endif
+
 typedef struct di_parser_ops {
     int (*next)(di_parser *p, di_record *rec, di_error *err);
     const char *const *(*columns)(const di_parser *p, size_t *ncolumns);

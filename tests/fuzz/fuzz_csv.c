@@ -62,7 +62,8 @@ static uint64_t run(const di_parse_opts *po, const fz_expect *x, const uint8_t *
     if (!p) {
         fz_check_error(&err);
         unsigned char d = (unsigned char)po->delimiter;
-        FUZZ_CHECK(err.cls == DI_ERR_CONFIG && (d == '"' || d == '\r' || d == '\n'));
+        FUZZ_CHECK(err.cls == DI_ERR_CONFIG &&
+                   (d == '"' || d == '\r' || d == '\n' || (d >= 0x80 && !po->raw_bytes)));
         return 1;
     }
     FUZZ_CHECK(strcmp(di_parser_table(p), "primary") == 0);

@@ -611,6 +611,16 @@ static void test_read_error(void) {
     o.delimiter = '"';
     CHECK(di_parser_new(&o, fail_read, NULL, &err) == NULL);
     CHECK_INT(err.cls, DI_ERR_CONFIG);
+    /* a byte of a multi-byte UTF-8 character would cut characters in two (found by
+     * fuzz_csv: 0xBF splits a BOM into an invalid field) */
+    o.delimiter = (char)0xBF;
+    CHECK(di_parser_new(&o, fail_read, NULL, &err) == NULL);
+    CHECK_INT(err.cls, DI_ERR_CONFIG);
+    CHECK(strstr(err.message, "0xBF") && strstr(err.message, "ASCII"));
+    o.raw_bytes = 1; /* a declared encoding: its bytes are not UTF-8's */
+    p = di_parser_new(&o, fail_read, NULL, &err);
+    CHECK(p != NULL);
+    di_parser_free(p);
     di_parser_free(NULL);
 }
 
