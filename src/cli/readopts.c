@@ -13,7 +13,7 @@
 const char cli_read_usage[] =
     "  --format auto|csv|tsv|ndjson|xlsx  (default auto: sniffed from the data)\n"
     "  --compression auto|none|gzip|zip|bz2|xz|zstd  (default auto: magic bytes, then name)\n"
-    "  --delimiter C           field delimiter (a character, or \\t; default sniffed)\n"
+    "  --delimiter C           field delimiter (an ASCII character, or \\t; default sniffed)\n"
     "  --header | --no-header  whether the first record names the columns (default sniffed)\n"
     "  --encoding NAME         the source's encoding, e.g. latin-1, windows-1252 (default "
     "UTF-8)\n";
