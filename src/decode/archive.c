@@ -10,7 +10,10 @@
 #include <string.h>
 #include <strings.h>
 
-#define ARCHIVE_IN_SIZE ((size_t)256 << 10)
+#ifndef DI_ARCHIVE_IN_SIZE /* fuzz builds make it small, as DI_PARSE_BUF_SIZE */
+#define DI_ARCHIVE_IN_SIZE ((size_t)256 << 10)
+#endif
+#define ARCHIVE_IN_SIZE DI_ARCHIVE_IN_SIZE
 
 struct di_archive {
     struct archive *a;
