@@ -106,8 +106,8 @@ static int read_options(const cJSON *o, di_import_request *q, char *why, size_t 
     const char *delim = NULL;
     if (text_field(o, "delimiter", &delim, why, whysz))
         return -1;
-    if (delim && strlen(delim) != 1) {
-        snprintf(why, whysz, "delimiter must be one single-byte character");
+    if (delim && (strlen(delim) != 1 || (unsigned char)delim[0] >= 0x80)) {
+        snprintf(why, whysz, "delimiter must be one ASCII character");
         return -1;
     }
     if (delim)

@@ -232,7 +232,7 @@ static int form_request(di_upload *u, di_import_request *q) {
     q->mode = u->mode[0] ? u->mode : NULL;
     q->format = u->format[0] ? u->format : NULL;
     q->compression = u->compression[0] ? u->compression : NULL;
-    if (u->delimiter[0] && u->delimiter[1])
+    if (u->delimiter[0] && (u->delimiter[1] || (unsigned char)u->delimiter[0] >= 0x80))
         return -1;
     q->delimiter = u->delimiter[0];
     return 0;
@@ -253,7 +253,7 @@ enum MHD_Result di_upload_finish(di_serve *s, di_request *r, struct MHD_Connecti
         fail(u, "cannot write the spool file: %s", strerror(errno));
     di_import_request q;
     if (!u->stopped && form_request(u, &q) != 0)
-        fail(u, "%s", "delimiter must be one single-byte character");
+        fail(u, "%s", "delimiter must be one ASCII character");
     if (u->stopped) {
         remove_spool(u);
         di_serve_count(&s->stats.uploads_failed, 1);

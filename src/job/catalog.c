@@ -35,6 +35,14 @@ static int parse_params(di_job_row *j, di_error *err) {
     copy_str(rp, "origin", "", j->origin, sizeof j->origin);
     const cJSON *o = cJSON_GetObjectItemCaseSensitive(rp, "options");
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "delimiter");
+    if (cJSON_IsString(d) && d->valuestring[0] &&
+        (d->valuestring[1] || (unsigned char)d->valuestring[0] >= 0x80)) {
+        cJSON_Delete(rp);
+        return di_error_set(
+            err, DI_ERR_CONFIG,
+            "job %s: options.delimiter must be one ASCII character (%zu bytes given)", j->id,
+            strlen(d->valuestring));
+    }
     j->delimiter = cJSON_IsString(d) && d->valuestring[0] ? d->valuestring[0] : 0;
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, "header");
     j->header = cJSON_IsBool(h) ? cJSON_IsTrue(h) : -1;

@@ -326,6 +326,8 @@ def test_bad_requests_get_clean_answers_and_the_server_stays_up(serve, db):
     assert code == 400 and "must be a string" in err["error"]
     code, err = serve.json("POST", path, {"source": "s3://data/x.csv", "mode": "merge"})
     assert code == 400 and "mode" in err["error"]
+    code, err = serve.json("POST", path, {"source": "s3://data/x.csv", "delimiter": "§"})
+    assert code == 400 and err["error"] == "delimiter must be one ASCII character", err
     code, _, data = serve.request("POST", path, b"source=x", headers={"Content-Type": "text/csv"})
     assert code == 415
     code, _, data = serve.request("POST", path, b"[" * (MAX_BODY + 10), headers=ct)

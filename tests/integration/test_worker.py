@@ -774,6 +774,23 @@ def test_jobs_cli_cancel_stops_the_worker_and_retry_completes(migrated, db, stor
 
 # -- 8. one writer per ref --------------------------------------------------------------
 
+def test_queued_job_with_a_non_ascii_delimiter_fails_clearly(migrated, db, store):
+    """A platform-inserted job whose options.delimiter is not one ASCII character fails with
+    a config error that says so (its first byte would cut UTF-8 characters in two), and
+    leaves nothing behind."""
+    store.put("delim.csv", "a§b\n1§2\n".encode())
+    ds = jobqueue.create_dataset(db, "delim")
+    job_id = jobqueue.enqueue(db, ds, store.url("delim.csv"),
+                              extra={"options": {"header": True, "delimiter": "§"}})
+    res = migrated.run("worker", "--once", timeout=120)
+    assert res.code == 0, res
+    job = checks.job(db, job_id)
+    assert job["status"] == "failed", job
+    assert ("job %s: options.delimiter must be one ASCII character (" % job_id
+            in job["error_message"]), job
+    checks.assert_no_trace_of_failed_job(db, "delim", job)
+
+
 def test_one_writer_per_ref(migrated, db, store, proxy):
     """Two jobs on (dataset, main) with two free slots run one after the other (the second's
     parent is the first's commit) while a job on another ref of the dataset runs alongside."""
