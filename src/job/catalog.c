@@ -37,11 +37,12 @@ static int parse_params(di_job_row *j, di_error *err) {
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "delimiter");
     if (cJSON_IsString(d) && d->valuestring[0] &&
         (d->valuestring[1] || (unsigned char)d->valuestring[0] >= 0x80)) {
+        size_t given = strlen(d->valuestring); /* d goes with rp */
         cJSON_Delete(rp);
         return di_error_set(
             err, DI_ERR_CONFIG,
             "job %s: options.delimiter must be one ASCII character (%zu bytes given)", j->id,
-            strlen(d->valuestring));
+            given);
     }
     j->delimiter = cJSON_IsString(d) && d->valuestring[0] ? d->valuestring[0] : 0;
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, "header");
