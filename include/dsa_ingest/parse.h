@@ -24,6 +24,9 @@ typedef enum di_format {
 } di_format;
 const char *di_format_name(di_format f);
 int di_format_parse(const char *s, di_format *out); /* -1 if unknown */
+/* di_delimiter_ok tells whether s names a delimiter as requests and jobs give one:
+ * exactly one ASCII character (a UTF-8 byte past 0x7F is part of a longer one). */
+int di_delimiter_ok(const char *s);
 
 typedef struct di_parse_opts {
     di_format format;      /* CSV, TSV or NDJSON (AUTO resolved by the caller) */

@@ -2,6 +2,7 @@
  * body, GET /jobs/{id}/status and GET /jobs. A queued job is only a row: the
  * answer is 202 with its id at once, the workers do the import. */
 #include "dsa_ingest/job.h"
+#include "dsa_ingest/parse.h"
 #include "dsa_ingest/source.h"
 #include "http/jsonbody.h"
 #include "http/serve.h"
@@ -106,7 +107,7 @@ static int read_options(const cJSON *o, di_import_request *q, char *why, size_t 
     const char *delim = NULL;
     if (text_field(o, "delimiter", &delim, why, whysz))
         return -1;
-    if (delim && (strlen(delim) != 1 || (unsigned char)delim[0] >= 0x80)) {
+    if (delim && !di_delimiter_ok(delim)) {
         snprintf(why, whysz, "delimiter must be one ASCII character");
         return -1;
     }

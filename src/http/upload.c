@@ -5,6 +5,7 @@
  * body is drained (then 413). The spooled file becomes the job's source; it
  * is removed whenever no job took it. Workers must see the spool directory
  * at the same path (a shared volume). */
+#include "dsa_ingest/parse.h"
 #include "http/serve.h"
 
 #include <errno.h>
@@ -232,7 +233,7 @@ static int form_request(di_upload *u, di_import_request *q) {
     q->mode = u->mode[0] ? u->mode : NULL;
     q->format = u->format[0] ? u->format : NULL;
     q->compression = u->compression[0] ? u->compression : NULL;
-    if (u->delimiter[0] && (u->delimiter[1] || (unsigned char)u->delimiter[0] >= 0x80))
+    if (u->delimiter[0] && !di_delimiter_ok(u->delimiter))
         return -1;
     q->delimiter = u->delimiter[0];
     return 0;

@@ -3,6 +3,8 @@
  * is ever visible: a ref moves only together with the job's completion. */
 #include "job/catalog.h"
 
+#include "dsa_ingest/parse.h"
+
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,8 +37,7 @@ static int parse_params(di_job_row *j, di_error *err) {
     copy_str(rp, "origin", "", j->origin, sizeof j->origin);
     const cJSON *o = cJSON_GetObjectItemCaseSensitive(rp, "options");
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "delimiter");
-    if (cJSON_IsString(d) && d->valuestring[0] &&
-        (d->valuestring[1] || (unsigned char)d->valuestring[0] >= 0x80)) {
+    if (cJSON_IsString(d) && d->valuestring[0] && !di_delimiter_ok(d->valuestring)) {
         size_t given = strlen(d->valuestring); /* d goes with rp */
         cJSON_Delete(rp);
         return di_error_set(

@@ -43,6 +43,10 @@ int di_format_parse(const char *s, di_format *out) {
     return -1;
 }
 
+int di_delimiter_ok(const char *s) {
+    return s && s[0] && !s[1] && (unsigned char)s[0] < 0x80;
+}
+
 /* utf8_seq returns the length of the one valid UTF-8 sequence at s, or 0: the
  * tables of Unicode 15 §3.9 (no overlongs, no surrogates, nothing past U+10FFFF). */
 static size_t utf8_seq(const unsigned char *s, size_t n) {

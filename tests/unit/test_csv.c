@@ -617,6 +617,10 @@ static void test_read_error(void) {
     CHECK(di_parser_new(&o, fail_read, NULL, &err) == NULL);
     CHECK_INT(err.cls, DI_ERR_CONFIG);
     CHECK(strstr(err.message, "0xBF") && strstr(err.message, "ASCII"));
+    /* the same rule for a delimiter given as text (requests, queued jobs) */
+    CHECK(di_delimiter_ok(",") && di_delimiter_ok("\t"));
+    CHECK(!di_delimiter_ok("") && !di_delimiter_ok(",;") && !di_delimiter_ok("\xbf") &&
+          !di_delimiter_ok("\xc2\xa7"));
     o.raw_bytes = 1; /* a declared encoding: its bytes are not UTF-8's */
     p = di_parser_new(&o, fail_read, NULL, &err);
     CHECK(p != NULL);
