@@ -34,6 +34,7 @@ typedef struct di_settings {
     long max_shared_strings; /* IMPORT_XLSX_MAX_SHARED_STRINGS_BYTES */
     long split_min_bytes;    /* IMPORT_SPLIT_MIN_BYTES: split objects this big (0: never) */
     long split_range_bytes;  /* IMPORT_SPLIT_RANGE_BYTES: bytes per range of a split job */
+    long stage_min_bytes;    /* IMPORT_STAGE_MIN_BYTES: stage objects this big (0: never) */
     /* not a variable of its own: the loading connections of one job, which is
      * IMPORT_PARALLEL_WORKERS for `import`; a worker shares that over its slots */
     long load_connections;

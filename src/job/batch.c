@@ -5,6 +5,7 @@
  * the dedup of dsa_core.rows needs no DISTINCT in the database. */
 #include "job/batch.h"
 #include "job/catalog.h"
+#include "job/stage.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,14 +87,18 @@ static int put_copy_text(di_buf *out, const char *s, size_t n) {
     return 0;
 }
 
-/* copy_rows streams the sorted rows as COPY text: hash, logical row id, and
- * the JSON for the first row of each content (\N, SQL NULL, for repeats). */
-static int copy_rows(di_pg *pg, const di_batch *b, di_buf *out, di_error *err) {
-    if (di_pg_copy_begin(pg, "COPY di_stage (row_hash, logical_row_id, data) FROM STDIN", err))
+/* copy_rows streams sorted rows [from, to) into table as COPY text: hash,
+ * logical row id, and the JSON for the first row of each content (\N, SQL
+ * NULL, for repeats: equal hashes are neighbours). */
+static int copy_rows(di_pg *pg, const di_batch *b, size_t from, size_t to, const char *table,
+                     di_buf *out, di_error *err) {
+    char sql[160];
+    snprintf(sql, sizeof sql, "COPY %s (row_hash, logical_row_id, data) FROM STDIN", table);
+    if (di_pg_copy_begin(pg, sql, err))
         return -1;
     int rc = 0;
     di_buf_reset(out);
-    for (size_t i = 0; i < b->nrows && rc == 0; i++) {
+    for (size_t i = from; i < to && rc == 0; i++) {
         const di_batch_row *r = &b->rows[i];
         int repeat = i > 0 && memcmp(r->hash, b->rows[i - 1].hash, DI_HASH_HEX) == 0;
         if (di_buf_append(out, r->hash, DI_HASH_HEX) || di_buf_putc(out, '\t') ||
@@ -131,15 +136,40 @@ int di_batch_prepare(di_pg *pg, long lease_s, di_error *err) {
                      0, NULL, err);
 }
 
-int di_batch_load(di_pg *pg, di_batch *b, const char *commit_id, di_buf *scratch, di_error *err) {
+/* stage_rows sends a sorted batch into the job's staging tables: one COPY
+ * per staging table, each taking the run of rows whose hashes it holds. */
+static int stage_rows(di_pg *pg, const di_batch *b, const di_batch_job *job, di_buf *scratch,
+                      di_error *err) {
+    for (size_t from = 0; from < b->nrows;) {
+        int part = di_stage_part(b->rows[from].hash, job->stage_parts);
+        size_t to = from + 1;
+        while (to < b->nrows && di_stage_part(b->rows[to].hash, job->stage_parts) == part)
+            to++;
+        char table[80];
+        di_stage_table(job->job_id, part, table);
+        if (copy_rows(pg, b, from, to, table, scratch, err))
+            return -1;
+        from = to;
+    }
+    return 0;
+}
+
+int di_batch_load(di_pg *pg, di_batch *b, const di_batch_job *job, di_buf *scratch, di_error *err) {
     qsort(b->rows, b->nrows, sizeof *b->rows, by_hash);
-    const char *p[] = {commit_id};
+    if (job->stage_parts > 0) {
+        if (di_pg_cmd(pg, "BEGIN", 0, NULL, err) || stage_rows(pg, b, job, scratch, err)) {
+            di_pg_rollback(pg);
+            return -1;
+        }
+        return 0;
+    }
+    const char *p[] = {job->commit_id};
     /* One statement: the CTE adds the new contents in hash order (its
      * ON CONFLICT waits on, never deadlocks with, a concurrent batch holding
      * the same key), the outer INSERT writes the manifest. */
     if (di_pg_cmd(pg, "BEGIN", 0, NULL, err) ||
         (b->nrows > 0 &&
-         (copy_rows(pg, b, scratch, err) ||
+         (copy_rows(pg, b, 0, b->nrows, "di_stage", scratch, err) ||
           di_pg_cmd(pg,
                     "WITH new_rows AS (INSERT INTO dsa_core.rows (row_hash, data) "
                     "SELECT row_hash, data::jsonb FROM di_stage WHERE data IS NOT NULL "

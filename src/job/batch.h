@@ -63,13 +63,15 @@ typedef struct di_batch_job {
     const char *commit_id;
     const char *owner; /* the lease holder: the batch commits only while owner holds it */
     long lease_s;      /* each batch also renews the lease */
+    int stage_parts;   /* > 0: a staged load into that many staging tables (stage.h) */
 } di_batch_job;
 
 /* di_batch_load opens the batch's transaction and sends its rows (sorted,
- * deduplicated) into dsa_core.rows and commit_rows; scratch holds the COPY
- * text in pieces. Nothing is committed: di_batch_publish does that. On
- * failure the transaction is rolled back. */
-DI_MUSTCHECK int di_batch_load(di_pg *pg, di_batch *b, const char *commit_id, di_buf *scratch,
+ * deduplicated) into dsa_core.rows and commit_rows, or for a staged load into
+ * the job's staging tables; scratch holds the COPY text in pieces. Nothing is
+ * committed: di_batch_publish does that. On failure the transaction is
+ * rolled back. */
+DI_MUSTCHECK int di_batch_load(di_pg *pg, di_batch *b, const di_batch_job *job, di_buf *scratch,
                                di_error *err);
 
 /* di_batch_publish writes progress_json into the job row and renews the lease

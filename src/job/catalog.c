@@ -4,6 +4,7 @@
 #include "job/catalog.h"
 
 #include "dsa_ingest/parse.h"
+#include "job/stage.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -264,7 +265,10 @@ static int complete_job(di_pg *pg, const di_job_row *j, const char *commit_id, c
 
 int di_catalog_finish(di_pg *pg, di_job_row *j, const di_checkpoint *cp, const char *progress_json,
                       const char *summary_json, const char *schema_json, di_error *err) {
-    if (di_pg_cmd(pg, "BEGIN", 0, NULL, err) || carry_parent_tables(pg, j, cp, err) ||
+    /* A staged load's tables go first: DROP waits for their locks, and every
+     * transaction that takes them takes the job row's after them. */
+    if (di_pg_cmd(pg, "BEGIN", 0, NULL, err) ||
+        (cp->stage.parts && di_stage_drop(pg, j->id, err)) || carry_parent_tables(pg, j, cp, err) ||
         move_ref(pg, j, cp->commit_id, err) ||
         complete_job(pg, j, cp->commit_id, progress_json, summary_json, schema_json, err) ||
         di_pg_cmd(pg, "COMMIT", 0, NULL, err)) {
@@ -303,7 +307,8 @@ int di_catalog_remove_commit(di_pg *pg, const char *commit_id, di_error *err) {
 
 int di_catalog_fail(di_pg *pg, const char *job_id, const char *owner, const char *commit_id,
                     const char *message, di_error *err) {
-    if (di_pg_cmd(pg, "BEGIN", 0, NULL, err) || mark_failed(pg, job_id, owner, message, err) ||
+    if (di_pg_cmd(pg, "BEGIN", 0, NULL, err) || di_stage_drop(pg, job_id, err) ||
+        mark_failed(pg, job_id, owner, message, err) ||
         di_catalog_remove_commit(pg, commit_id, err) || di_pg_cmd(pg, "COMMIT", 0, NULL, err)) {
         di_pg_rollback(pg);
         return -1;

@@ -63,7 +63,8 @@ DI_MUSTCHECK int di_catalog_finish(di_pg *pg, di_job_row *j, const di_checkpoint
 DI_MUSTCHECK int di_catalog_remove_commit(di_pg *pg, const char *commit_id, di_error *err);
 
 /* di_catalog_fail marks the job failed with message and removes its partial
- * commit, if owner (NULL: anyone) still holds it. */
+ * commit and its staging tables (stage.h), if owner (NULL: anyone) still
+ * holds it. */
 DI_MUSTCHECK int di_catalog_fail(di_pg *pg, const char *job_id, const char *owner,
                                  const char *commit_id, const char *message, di_error *err);
 

@@ -162,6 +162,12 @@ static cJSON *checkpoint_json(const di_checkpoint *cp, const char *url) {
     if (cp->nfinished)
         cJSON_AddItemToObject(c, "finished", finished_json(cp->finished, cp->nfinished));
     cJSON_AddItemToObject(c, "profile", di_profile_to_json(&cp->profile, 1));
+    if (cp->stage.parts) {
+        cJSON *st = cJSON_AddObjectToObject(c, "stage");
+        cJSON_AddNumberToObject(st, "parts", cp->stage.parts);
+        cJSON_AddNumberToObject(st, "rows_merged", cp->stage.rows_merged);
+        cJSON_AddNumberToObject(st, "manifest_merged", cp->stage.manifest_merged);
+    }
     if (cp->rejects_total) {
         cJSON *rj = cJSON_AddObjectToObject(c, "rejects");
         cJSON_AddNumberToObject(rj, "count", (double)cp->rejects_total);
@@ -324,6 +330,16 @@ static int parse_checkpoint(di_checkpoint *cp, const cJSON *prog, const cJSON *c
     const cJSON *pj = cJSON_GetObjectItemCaseSensitive(c, "profile");
     if (cJSON_IsObject(pj) && di_profile_from_json(&cp->profile, pj))
         return di_error_set(err, DI_ERR_INTERNAL, "checkpoint: unreadable profile");
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(c, "stage");
+    if (cJSON_IsObject(st)) {
+        cp->stage.parts = (int)num(st, "parts", 0);
+        cp->stage.rows_merged = (int)num(st, "rows_merged", 0);
+        cp->stage.manifest_merged = (int)num(st, "manifest_merged", 0);
+        if (cp->stage.parts < 0 || cp->stage.parts > 16 || cp->stage.rows_merged < 0 ||
+            cp->stage.rows_merged > cp->stage.parts || cp->stage.manifest_merged < 0 ||
+            cp->stage.manifest_merged > cp->stage.parts)
+            return di_error_set(err, DI_ERR_INTERNAL, "checkpoint: impossible stage state");
+    }
     const cJSON *rj = cJSON_GetObjectItemCaseSensitive(c, "rejects");
     if (cJSON_IsObject(rj) && parse_rejects(cp, rj))
         return di_error_set(err, DI_ERR_INTERNAL, "out of memory");

@@ -29,6 +29,14 @@ typedef struct di_segment {
     int64_t rows; /* rows loaded from that range (rejected records are not) */
 } di_segment;
 
+/* A staged load (stage.h): its rows go into the job's staging tables first;
+ * the merge then moves staging table p into dsa_core.rows (rows_merged > p)
+ * and into the manifest (manifest_merged > p). parts is 0 for a direct load. */
+typedef struct di_stage_state {
+    int parts;
+    int rows_merged, manifest_merged;
+} di_stage_state;
+
 typedef struct di_checkpoint {
     char commit_id[65];   /* "" until the job has started */
     char etag[256];       /* the object's ETag when the job started ("" if none) */
@@ -37,6 +45,7 @@ typedef struct di_checkpoint {
     di_profile profile;   /* column types and counts of the rows loaded so far */
     di_segment *finished; /* committed beyond pos (owned) */
     size_t nfinished;
+    di_stage_state stage;
     di_reject *rejects; /* the first DI_REJECTS_KEPT (owned) */
     size_t nrejects;
     int64_t rejects_total;

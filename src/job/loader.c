@@ -224,7 +224,7 @@ static void *loader_main(void *arg) {
         di_error err;
         di_error_clear(&err);
         double t = now_s();
-        int rc = di_batch_load(&c->pg, b, l->job.commit_id, &c->scratch, &err);
+        int rc = di_batch_load(&c->pg, b, &l->job, &c->scratch, &err);
         if (rc == 0)
             rc = commit_batch(c, b, &err);
         if (rc == 0)

@@ -17,6 +17,7 @@
 #include "job/loader.h"
 #include "job/queue.h"
 #include "job/split.h"
+#include "job/stage.h"
 #include "http/netcheck.h"
 #include "util/metrics.h"
 
@@ -57,6 +58,7 @@ typedef struct run {
     addr_guard guard;   /* borrowed by the source while it is open */
     di_range range;     /* the job is one range of a split job (split.h) */
     int publish_parent; /* it completed last: publish the split job */
+    double merge_s;     /* a staged load's merge, this run */
 } run;
 
 /* now_s is a monotonic clock in seconds. */
@@ -169,9 +171,29 @@ static void close_pipeline(run *r) {
     r->have_layout = 0;
 }
 
+/* batch_job is what the loaders and the merge need to know of the job. */
+static di_batch_job batch_job(const run *r) {
+    return (di_batch_job){r->job.id, r->cp.commit_id, r->hooks->owner, r->s->lease_s,
+                          r->cp.stage.parts};
+}
+
+/* maybe_stage makes a job that has loaded nothing yet a staged load (stage.h)
+ * when its object is big enough: the first batch's checkpoint records it. */
+static int maybe_stage(run *r, di_error *err) {
+    if (r->range.active || r->cp.stage.parts || r->cp.batches > 0 || r->s->stage_min_bytes <= 0 ||
+        r->cp.size < r->s->stage_min_bytes)
+        return 0;
+    if (di_stage_create(&r->pg, r->job.id, DI_STAGE_PARTS, err))
+        return -1;
+    r->cp.stage.parts = DI_STAGE_PARTS;
+    return 0;
+}
+
 /* start_loader connects the loaders at the checkpoint just loaded. The rows
  * of its finished ranges are counted again as the reader passes them. */
 static int start_loader(run *r, const char *conninfo, di_error *err) {
+    if (maybe_stage(r, err))
+        return -1;
     for (size_t i = 0; i < r->cp.nfinished; i++)
         r->cp.rows -= r->cp.finished[i].rows;
     char *progress = di_progress_json(&r->cp, "running", r->job.source);
@@ -180,7 +202,7 @@ static int start_loader(run *r, const char *conninfo, di_error *err) {
     di_loader_opts o = {
         .conninfo = conninfo,
         .connections = (int)r->s->load_connections,
-        .job = {r->job.id, r->cp.commit_id, r->hooks->owner, r->s->lease_s},
+        .job = batch_job(r),
         .progress = progress,
         .rows = r->cp.rows,
         .batches = r->cp.batches,
@@ -496,6 +518,8 @@ static char *summary_json(const run *r, double elapsed) {
     cJSON_AddNumberToObject(tm, "rows_per_s", elapsed > 0 ? (double)r->cp.rows / elapsed : 0);
     if (r->loader) /* how many connections the tuner settled on */
         cJSON_AddNumberToObject(tm, "loaders", di_loader_connections(r->loader));
+    if (r->cp.stage.parts)
+        cJSON_AddNumberToObject(tm, "merge_s", r->merge_s);
     char *out = cJSON_PrintUnformatted(s);
     cJSON_Delete(s);
     return out;
@@ -537,6 +561,21 @@ static int finish_range(run *r, di_job_result *res, di_error *err) {
     free(summary);
     if (rc == 0)
         snprintf(res->status, sizeof res->status, "completed");
+    return rc;
+}
+
+/* merge_stage merges a staged load's staging tables into rows and the
+ * manifest once every batch is staged. */
+static int merge_stage(run *r, const char *conninfo, di_error *err) {
+    di_stage_state *st = &r->cp.stage;
+    if (!st->parts || (st->rows_merged == st->parts && st->manifest_merged == st->parts))
+        return 0;
+    run_log(r, "merging the %lld staged rows of job %s into dsa_core.rows and the manifest",
+            (long long)r->cp.rows, r->job.id);
+    double t = now_s();
+    di_batch_job job = batch_job(r);
+    int rc = di_stage_merge(conninfo, &job, st, (int)r->s->load_connections, err);
+    r->merge_s += now_s() - t;
     return rc;
 }
 
@@ -628,6 +667,36 @@ static int load_job(run *r, const char *job_id, di_error *err) {
     if (r->range.active)
         return r->range.placed ? range_checkpoint(r, err) : 0;
     return di_catalog_start(&r->pg, &r->job, &r->cp, err);
+}
+
+/* restage starts a staged load again from the beginning of its object when a
+ * server restart has emptied its staging tables (UNLOGGED tables are reset
+ * by crash recovery); its unpublished commit goes with them. */
+static int restage(run *r, const char *job_id, di_error *err) {
+    if (!r->cp.stage.parts || r->range.active || strcmp(r->job.status, "running") != 0)
+        return 0;
+    int intact = 0;
+    if (di_stage_intact(&r->pg, r->job.id, &intact, err))
+        return -1;
+    if (intact)
+        return 0;
+    run_log(r,
+            "job %s: its staged rows were lost (the database restarted since they were "
+            "written); reading the object again from the beginning",
+            r->job.id);
+    const char *p[] = {r->job.id, r->hooks->owner};
+    if (di_pg_cmd(&r->pg, "BEGIN", 0, NULL, err) || di_stage_drop(&r->pg, r->job.id, err) ||
+        di_catalog_remove_commit(&r->pg, r->cp.commit_id, err) ||
+        di_catalog_fenced(&r->pg,
+                          "UPDATE dsa_jobs.analysis_runs SET source_commit_id = NULL, "
+                          "run_parameters = run_parameters - 'progress' "
+                          "WHERE id = $1 AND status = 'running' AND worker_id = $2",
+                          2, p, r->job.id, r->hooks->owner, err) ||
+        di_pg_cmd(&r->pg, "COMMIT", 0, NULL, err)) {
+        di_pg_rollback(&r->pg);
+        return -1;
+    }
+    return load_job(r, job_id, err);
 }
 
 /* split_plan reads the object's first record (the one after the header)
@@ -752,7 +821,7 @@ static int run_split(run *r, int ranges, di_job_result *res, di_error *err) {
 static int attempt(run *r, const char *conninfo, const char *job_id, di_job_result *res,
                    di_error *err) {
     if (di_pg_connect(&r->pg, conninfo, err) || di_batch_prepare(&r->pg, r->s->lease_s, err) ||
-        load_job(r, job_id, err))
+        load_job(r, job_id, err) || restage(r, job_id, err))
         return -1;
     if (strcmp(r->job.status, "completed") == 0) {
         snprintf(res->status, sizeof res->status, "completed");
@@ -770,7 +839,7 @@ static int attempt(run *r, const char *conninfo, const char *job_id, di_job_resu
         return -1;
     if (split)
         return 2;
-    if (start_loader(r, conninfo, err) || load_all(r, err))
+    if (start_loader(r, conninfo, err) || load_all(r, err) || merge_stage(r, conninfo, err))
         return -1;
     return finish(r, res, err);
 }

@@ -36,6 +36,7 @@ static const struct setting settings[] = {
     {"IMPORT_XLSX_MAX_SHARED_STRINGS_BYTES", S(max_shared_strings), 256L << 20, 1024},
     {"IMPORT_SPLIT_MIN_BYTES", S(split_min_bytes), 1L << 30, 0},
     {"IMPORT_SPLIT_RANGE_BYTES", S(split_range_bytes), 256L << 20, 4096},
+    {"IMPORT_STAGE_MIN_BYTES", S(stage_min_bytes), 32L << 20, 0},
 };
 #undef S
 

@@ -4,6 +4,7 @@
 #include "check.h"
 #include "dsa_ingest/job.h"
 #include "job/checkpoint.h"
+#include "job/stage.h"
 #include "util/base64.h"
 
 #include <stdlib.h>
@@ -38,6 +39,7 @@ static void test_roundtrip(void) {
     cp.rows = 4100000;
     cp.batches = 410;
     cp.bytes_read = 104857600;
+    cp.stage = (di_stage_state){16, 16, 5}; /* a staged load, its manifest merge at part 5 */
     const char *cols[] = {"id", "naïve \"x\"", ""};
     CHECK_INT(di_reader_pos_set_header(&cp.pos, cols, 3), 0);
     cp.pos.has_point = 1;
@@ -62,6 +64,9 @@ static void test_roundtrip(void) {
     CHECK_INT(back.pos.row_number, cp.pos.row_number);
     CHECK_INT(back.rows, cp.rows);
     CHECK_INT(back.batches, cp.batches);
+    CHECK_INT(back.stage.parts, 16);
+    CHECK_INT(back.stage.rows_merged, 16);
+    CHECK_INT(back.stage.manifest_merged, 5);
     CHECK_INT(back.pos.nheader, 3);
     CHECK_STR(back.pos.header_names[1], "naïve \"x\"");
     CHECK_INT(back.pos.has_point, 1);
@@ -140,6 +145,32 @@ static void test_no_checkpoint(void) {
     di_checkpoint_cleanup(&cp);
 }
 
+/* test_stage: a staged load's names and parts, and a stage state that cannot
+ * be (more parts merged than there are) refused rather than trusted. */
+static void test_stage(void) {
+    char t[80];
+    di_stage_table("0b6f3c1e-9a2d-4c8e-b1f0-7d5e4a3c2b10", 7, t);
+    CHECK_STR(t, "dsa_ingest.stage_0b6f3c1e9a2d4c8eb1f07d5e4a3c2b10_7");
+    di_stage_table("0b6f3c1e-9a2d-4c8e-b1f0-7d5e4a3c2b10", -1, t);
+    CHECK_STR(t, "dsa_ingest.stage_0b6f3c1e9a2d4c8eb1f07d5e4a3c2b10");
+    di_stage_table("x\"; DROP TABLE y; --", 0, t); /* only hex digits make it into a name */
+    CHECK_STR(t, "dsa_ingest.stage__0");
+    CHECK_INT(di_stage_part("0fff", 16), 0);
+    CHECK_INT(di_stage_part("9abc", 16), 9);
+    CHECK_INT(di_stage_part("f000", 16), 15);
+    CHECK_INT(di_stage_part("f000", 4), 3);
+    di_checkpoint cp;
+    di_error err;
+    di_checkpoint_init(&cp);
+    CHECK_INT(di_checkpoint_parse(&cp,
+                                  "{\"progress\":{\"checkpoint\":{\"stage\":{\"parts\":16,"
+                                  "\"rows_merged\":17,\"manifest_merged\":0}}}}",
+                                  &err),
+              -1);
+    CHECK(strstr(err.message, "stage") != NULL);
+    di_checkpoint_cleanup(&cp);
+}
+
 /* test_settings: defaults, overrides, and junk refused with the variable's name. */
 static void test_settings(void) {
     di_settings s;
@@ -148,6 +179,7 @@ static void test_settings(void) {
     CHECK_INT(di_settings_load(&s, &err), 0);
     CHECK_INT(s.batch_size, 10000);
     CHECK_INT(s.chunk_size, 1048576);
+    CHECK_INT(s.stage_min_bytes, 32L << 20);
     setenv("IMPORT_BATCH_SIZE", "250", 1);
     CHECK_INT(di_settings_load(&s, &err), 0);
     CHECK_INT(s.batch_size, 250);
@@ -179,6 +211,7 @@ int main(void) {
     test_roundtrip();
     test_finished();
     test_no_checkpoint();
+    test_stage();
     test_settings();
     test_error_format();
     return check_report();

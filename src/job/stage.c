@@ -1,0 +1,199 @@
+/* stage.c - staging tables of a staged load and their merge (see stage.h). */
+#include "job/stage.h"
+#include "job/catalog.h"
+
+#include <pthread.h>
+#include <stdio.h>
+
+void di_stage_table(const char *job_id, int part, char out[80]) {
+    char id[33];
+    size_t n = 0;
+    for (const char *c = job_id; *c && n < sizeof id - 1; c++)
+        if ((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f'))
+            id[n++] = *c; /* a uuid's hex digits, nothing that needs quoting */
+    id[n] = '\0';
+    if (part < 0)
+        snprintf(out, 80, "dsa_ingest.stage_%s", id);
+    else
+        snprintf(out, 80, "dsa_ingest.stage_%s_%d", id, part);
+}
+
+int di_stage_part(const char *hash, int parts) {
+    char c = hash[0];
+    int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : 0;
+    return digit * parts / 16;
+}
+
+int di_stage_create(di_pg *pg, const char *job_id, int parts, di_error *err) {
+    char t[80], sql[256];
+    if (di_pg_cmd(pg, "BEGIN", 0, NULL, err))
+        return -1;
+    for (int p = -1; p < parts; p++) {
+        di_stage_table(job_id, p, t);
+        if (p < 0)
+            snprintf(sql, sizeof sql, "CREATE UNLOGGED TABLE IF NOT EXISTS %s (intact boolean)", t);
+        else
+            snprintf(sql, sizeof sql,
+                     "CREATE UNLOGGED TABLE IF NOT EXISTS %s (row_hash text NOT NULL, "
+                     "logical_row_id text NOT NULL, data text)",
+                     t);
+        if (di_pg_cmd(pg, sql, 0, NULL, err))
+            goto fail;
+    }
+    di_stage_table(job_id, -1, t);
+    snprintf(sql, sizeof sql, "INSERT INTO %s SELECT true WHERE NOT EXISTS (SELECT 1 FROM %s)", t,
+             t);
+    if (di_pg_cmd(pg, sql, 0, NULL, err) || di_pg_cmd(pg, "COMMIT", 0, NULL, err))
+        goto fail;
+    return 0;
+fail:
+    di_pg_rollback(pg);
+    return -1;
+}
+
+int di_stage_intact(di_pg *pg, const char *job_id, int *intact, di_error *err) {
+    char t[80];
+    di_stage_table(job_id, -1, t);
+    const char *p[] = {t};
+    long exists = 0, rows = 0;
+    if (di_pg_long(pg, "SELECT count(*) FROM pg_class WHERE oid = to_regclass($1)", 1, p, &exists,
+                   err))
+        return -1;
+    if (exists) {
+        char sql[160];
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", t);
+        if (di_pg_long(pg, sql, 0, NULL, &rows, err))
+            return -1;
+    }
+    *intact = rows == 1;
+    return 0;
+}
+
+int di_stage_drop(di_pg *pg, const char *job_id, di_error *err) {
+    /* Every part a job can have, in one statement: DROP of a missing table
+     * is only a notice, and one statement takes the locks in one order. */
+    char sql[100 + 82 * (DI_STAGE_PARTS + 1)];
+    size_t n = (size_t)snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS ");
+    for (int p = -1; p < DI_STAGE_PARTS; p++) {
+        char t[80];
+        di_stage_table(job_id, p, t);
+        n += (size_t)snprintf(sql + n, sizeof sql - n, "%s%s", p < 0 ? "" : ", ", t);
+    }
+    return di_pg_cmd(pg, sql, 0, NULL, err);
+}
+
+/* What a merge thread does. */
+enum { MERGE_ROWS = 1, MERGE_MANIFEST = 2 };
+
+typedef struct merge {
+    const char *conninfo;
+    const di_batch_job *job;
+    di_stage_state *st;
+    pthread_mutex_t *mu;
+    int *failed;
+    int what; /* MERGE_ROWS | MERGE_MANIFEST */
+    int rc;
+    int stopped; /* rc is the other thread's failure, not its own */
+    di_error err;
+} merge;
+
+/* merge_step moves staging table `part` into rows or the manifest and
+ * records it, fenced by the lease, in one transaction. */
+static int merge_step(di_pg *pg, const merge *m, int part, int what, di_error *err) {
+    const di_batch_job *job = m->job;
+    char t[80], sql[400], lease[24], done[12];
+    di_stage_table(job->job_id, part, t);
+    if (what == MERGE_ROWS)
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO dsa_core.rows (row_hash, data) SELECT row_hash, data::jsonb "
+                 "FROM %s WHERE data IS NOT NULL ORDER BY row_hash "
+                 "ON CONFLICT (row_hash) DO NOTHING",
+                 t);
+    else
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO dsa_core.commit_rows (commit_id, logical_row_id, row_hash) "
+                 "SELECT $1, logical_row_id, row_hash FROM %s ORDER BY row_hash",
+                 t);
+    snprintf(lease, sizeof lease, "%ld", job->lease_s);
+    snprintf(done, sizeof done, "%d", part + 1);
+    const char *ins[] = {job->commit_id};
+    const char *p[] = {job->job_id,
+                       what == MERGE_ROWS ? "{progress,checkpoint,stage,rows_merged}"
+                                          : "{progress,checkpoint,stage,manifest_merged}",
+                       done, job->owner, lease};
+    if (di_pg_cmd(pg, "BEGIN", 0, NULL, err) ||
+        di_pg_cmd(pg, sql, what == MERGE_ROWS ? 0 : 1, ins, err) ||
+        di_catalog_fenced(pg,
+                          "UPDATE dsa_jobs.analysis_runs SET run_parameters = "
+                          "jsonb_set(run_parameters, $2::text[], to_jsonb($3::int)), "
+                          "lease_expires_at = now() + make_interval(secs => $5::int) "
+                          "WHERE id = $1 AND status = 'running' AND worker_id = $4 "
+                          "AND lease_expires_at > clock_timestamp()",
+                          5, p, job->job_id, job->owner, err) ||
+        di_pg_cmd(pg, "COMMIT", 0, NULL, err)) {
+        di_pg_rollback(pg);
+        return -1;
+    }
+    return 0;
+}
+
+/* merge_main runs the steps of one thread in part order; a failure of the
+ * other thread stops it before its next step. */
+static void *merge_main(void *arg) {
+    merge *m = arg;
+    di_pg pg = {0};
+    m->rc = di_pg_connect(&pg, m->conninfo, &m->err);
+    for (int part = 0; m->rc == 0 && part < m->st->parts; part++) {
+        for (int what = MERGE_ROWS; what <= MERGE_MANIFEST && m->rc == 0; what++) {
+            if (!(m->what & what))
+                continue;
+            pthread_mutex_lock(m->mu);
+            int *merged = what == MERGE_ROWS ? &m->st->rows_merged : &m->st->manifest_merged;
+            int todo = !*m->failed && *merged <= part;
+            int stop = *m->failed;
+            pthread_mutex_unlock(m->mu);
+            if (stop) {
+                m->rc = -1;
+                m->stopped = 1;
+                break;
+            }
+            if (!todo)
+                continue;
+            m->rc = merge_step(&pg, m, part, what, &m->err);
+            pthread_mutex_lock(m->mu);
+            if (m->rc)
+                *m->failed = 1;
+            else
+                *merged = part + 1;
+            pthread_mutex_unlock(m->mu);
+        }
+    }
+    di_pg_close(&pg);
+    return NULL;
+}
+
+int di_stage_merge(const char *conninfo, const di_batch_job *job, di_stage_state *st,
+                   int connections, di_error *err) {
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    int failed = 0;
+    merge m[2];
+    int n = connections >= 2 ? 2 : 1;
+    for (int i = 0; i < n; i++) {
+        m[i] = (merge){conninfo, job, st, &mu, &failed, 0, 0, 0, {0}};
+        m[i].what = n == 1 ? MERGE_ROWS | MERGE_MANIFEST : i == 0 ? MERGE_ROWS : MERGE_MANIFEST;
+    }
+    pthread_t th;
+    int threaded = n == 2 && pthread_create(&th, NULL, merge_main, &m[1]) == 0;
+    if (n == 2 && !threaded)
+        m[0].what = MERGE_ROWS | MERGE_MANIFEST; /* no thread: one connection does both */
+    merge_main(&m[0]);
+    if (threaded)
+        pthread_join(th, NULL);
+    pthread_mutex_destroy(&mu);
+    for (int i = 0; i < n; i++)
+        if (m[i].rc && !m[i].stopped) {
+            *err = m[i].err;
+            return -1;
+        }
+    return 0;
+}
