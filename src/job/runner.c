@@ -59,6 +59,7 @@ typedef struct run {
     di_range range;     /* the job is one range of a split job (split.h) */
     int publish_parent; /* it completed last: publish the split job */
     double merge_s;     /* a staged load's merge, this run */
+    int loaders_used;   /* the tuner's count, kept when the loaders close before a merge */
 } run;
 
 /* now_s is a monotonic clock in seconds. */
@@ -516,8 +517,9 @@ static char *summary_json(const run *r, double elapsed) {
     cJSON *tm = cJSON_AddObjectToObject(s, "timings");
     cJSON_AddNumberToObject(tm, "elapsed_s", elapsed);
     cJSON_AddNumberToObject(tm, "rows_per_s", elapsed > 0 ? (double)r->cp.rows / elapsed : 0);
-    if (r->loader) /* how many connections the tuner settled on */
-        cJSON_AddNumberToObject(tm, "loaders", di_loader_connections(r->loader));
+    if (r->loader || r->loaders_used) /* how many connections the tuner settled on */
+        cJSON_AddNumberToObject(tm, "loaders",
+                                r->loader ? di_loader_connections(r->loader) : r->loaders_used);
     if (r->cp.stage.parts)
         cJSON_AddNumberToObject(tm, "merge_s", r->merge_s);
     char *out = cJSON_PrintUnformatted(s);
@@ -572,6 +574,11 @@ static int merge_stage(run *r, const char *conninfo, di_error *err) {
         return 0;
     run_log(r, "merging the %lld staged rows of job %s into dsa_core.rows and the manifest",
             (long long)r->cp.rows, r->job.id);
+    if (r->loader) { /* every batch is in: the merge takes over their connections */
+        r->loaders_used = di_loader_connections(r->loader);
+        di_loader_stop(r->loader);
+        r->loader = NULL;
+    }
     double t = now_s();
     di_batch_job job = batch_job(r);
     int rc = di_stage_merge(conninfo, &job, st, (int)r->s->load_connections, err);

@@ -80,6 +80,17 @@ def _stage(prog):
     return (prog.get("checkpoint") or {}).get("stage") or {}
 
 
+def _start_throttled(migrated, store, proxy, dataset):
+    """_start_throttled starts a staged import of staged.csv through the throttling proxy
+    (~6 s), so kills land while it stages; returns (process, job id, expected rows)."""
+    data, expected = _data()
+    store.put("staged.csv", data)
+    proxy.configure(throttle=max(50000, len(data) / 6.0))
+    bg = migrated.start("import", proxy.url(store.name("staged.csv")), "--dataset", dataset,
+                        "--json", env=STAGED)
+    return bg, bg.wait_job_id(), expected
+
+
 def _clean_manifest(migrated, db, store):
     return checks.manifest(db, _import(migrated, store.url("staged.csv"), "clean", DIRECT))
 
@@ -123,12 +134,7 @@ def test_staged_equals_direct_and_the_reference(migrated, db, store):
 
 
 def test_kill_while_staging_then_resume(migrated, db, store, proxy):
-    data, expected = _data()
-    store.put("staged.csv", data)
-    proxy.configure(throttle=max(50000, len(data) / 6.0))
-    bg = migrated.start("import", proxy.url(store.name("staged.csv")), "--dataset", "ks",
-                        "--json", env=STAGED)
-    job_id = bg.wait_job_id()
+    bg, job_id, expected = _start_throttled(migrated, store, proxy, "ks")
     for k in (3, 9):
         prog = _wait(db, bg, job_id, lambda p, k=k: (p.get("batches") or 0) >= k, "batch %d" % k)
         bg.kill()
@@ -176,12 +182,7 @@ def test_kill_during_the_merge_then_resume(migrated, db, store, pg, held):
 
 
 def test_server_crash_empties_the_stage_and_the_job_starts_over(migrated, db, store, proxy, pg):
-    data, expected = _data()
-    store.put("staged.csv", data)
-    proxy.configure(throttle=max(50000, len(data) / 6.0))
-    bg = migrated.start("import", proxy.url(store.name("staged.csv")), "--dataset", "crash",
-                        "--json", env=STAGED)
-    job_id = bg.wait_job_id()
+    bg, job_id, expected = _start_throttled(migrated, store, proxy, "crash")
     _wait(db, bg, job_id, lambda p: (p.get("batches") or 0) >= 5, "batch 5")
     bg.kill()
     proxy.configure(throttle=None)
