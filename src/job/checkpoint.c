@@ -125,6 +125,15 @@ static cJSON *finished_json(const di_segment *seg, size_t n) {
     return a;
 }
 
+/* parts_json lists the parts set in a mask, ascending. */
+static cJSON *parts_json(unsigned mask) {
+    cJSON *a = cJSON_CreateArray();
+    for (int p = 0; p < 32; p++)
+        if (mask & (1u << p))
+            cJSON_AddItemToArray(a, cJSON_CreateNumber(p));
+    return a;
+}
+
 /* checkpoint_json renders the checkpoint object of DESIGN §3. */
 static cJSON *checkpoint_json(const di_checkpoint *cp, const char *url) {
     cJSON *c = cJSON_CreateObject();
@@ -165,8 +174,8 @@ static cJSON *checkpoint_json(const di_checkpoint *cp, const char *url) {
     if (cp->stage.parts) {
         cJSON *st = cJSON_AddObjectToObject(c, "stage");
         cJSON_AddNumberToObject(st, "parts", cp->stage.parts);
-        cJSON_AddNumberToObject(st, "rows_merged", cp->stage.rows_merged);
-        cJSON_AddNumberToObject(st, "manifest_merged", cp->stage.manifest_merged);
+        cJSON_AddItemToObject(st, "rows_merged", parts_json(cp->stage.rows_merged));
+        cJSON_AddItemToObject(st, "manifest_merged", parts_json(cp->stage.manifest_merged));
     }
     if (cp->rejects_total) {
         cJSON *rj = cJSON_AddObjectToObject(c, "rejects");
@@ -301,6 +310,22 @@ static int parse_header(di_checkpoint *cp, const cJSON *h) {
     return rc;
 }
 
+/* parse_parts reads a list of merged parts, each below parts, into a mask. */
+static int parse_parts(const cJSON *st, const char *key, int parts, unsigned *mask) {
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(st, key), *v;
+    *mask = 0;
+    if (!a)
+        return 0;
+    if (!cJSON_IsArray(a))
+        return -1;
+    cJSON_ArrayForEach(v, a) {
+        if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble >= parts)
+            return -1;
+        *mask |= 1u << (int)v->valuedouble;
+    }
+    return 0;
+}
+
 /* parse_checkpoint restores the fields of the "checkpoint" object. */
 static int parse_checkpoint(di_checkpoint *cp, const cJSON *prog, const cJSON *c, di_error *err) {
     str(c, "commit_id", cp->commit_id, sizeof cp->commit_id);
@@ -333,11 +358,9 @@ static int parse_checkpoint(di_checkpoint *cp, const cJSON *prog, const cJSON *c
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(c, "stage");
     if (cJSON_IsObject(st)) {
         cp->stage.parts = (int)num(st, "parts", 0);
-        cp->stage.rows_merged = (int)num(st, "rows_merged", 0);
-        cp->stage.manifest_merged = (int)num(st, "manifest_merged", 0);
-        if (cp->stage.parts < 0 || cp->stage.parts > 16 || cp->stage.rows_merged < 0 ||
-            cp->stage.rows_merged > cp->stage.parts || cp->stage.manifest_merged < 0 ||
-            cp->stage.manifest_merged > cp->stage.parts)
+        if (cp->stage.parts < 1 || cp->stage.parts > 16 ||
+            parse_parts(st, "rows_merged", cp->stage.parts, &cp->stage.rows_merged) ||
+            parse_parts(st, "manifest_merged", cp->stage.parts, &cp->stage.manifest_merged))
             return di_error_set(err, DI_ERR_INTERNAL, "checkpoint: impossible stage state");
     }
     const cJSON *rj = cJSON_GetObjectItemCaseSensitive(c, "rejects");

@@ -30,11 +30,12 @@ typedef struct di_segment {
 } di_segment;
 
 /* A staged load (stage.h): its rows go into the job's staging tables first;
- * the merge then moves staging table p into dsa_core.rows (rows_merged > p)
- * and into the manifest (manifest_merged > p). parts is 0 for a direct load. */
+ * the merge then moves staging table p into dsa_core.rows (bit p of
+ * rows_merged) and into the manifest (bit p of manifest_merged), in whatever
+ * order its connections finish them. parts is 0 for a direct load. */
 typedef struct di_stage_state {
     int parts;
-    int rows_merged, manifest_merged;
+    unsigned rows_merged, manifest_merged;
 } di_stage_state;
 
 typedef struct di_checkpoint {

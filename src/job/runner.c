@@ -570,7 +570,8 @@ static int finish_range(run *r, di_job_result *res, di_error *err) {
  * manifest once every batch is staged. */
 static int merge_stage(run *r, const char *conninfo, di_error *err) {
     di_stage_state *st = &r->cp.stage;
-    if (!st->parts || (st->rows_merged == st->parts && st->manifest_merged == st->parts))
+    unsigned all = (1u << st->parts) - 1;
+    if (!st->parts || (st->rows_merged == all && st->manifest_merged == all))
         return 0;
     run_log(r, "merging the %lld staged rows of job %s into dsa_core.rows and the manifest",
             (long long)r->cp.rows, r->job.id);

@@ -82,28 +82,62 @@ int di_stage_drop(di_pg *pg, const char *job_id, di_error *err) {
     return di_pg_cmd(pg, sql, 0, NULL, err);
 }
 
-/* What a merge thread does. */
-enum { MERGE_ROWS = 1, MERGE_MANIFEST = 2 };
+/* The two targets of the merge: TARGET_ROWS fills dsa_core.rows, the other
+ * the manifest. */
+enum { TARGET_ROWS = 0, TARGET_MANIFEST = 1 };
+
+/* What the merge connections share, under mu: which parts of each target
+ * are taken (being merged or merged) and whether one of them failed. */
+typedef struct shared {
+    pthread_mutex_t mu;
+    di_stage_state *st;
+    unsigned taken[2];
+    int failed;
+} shared;
 
 typedef struct merge {
     const char *conninfo;
     const di_batch_job *job;
-    di_stage_state *st;
-    pthread_mutex_t *mu;
-    int *failed;
-    int what; /* MERGE_ROWS | MERGE_MANIFEST */
+    shared *sh;
+    int prefer; /* the target this connection starts with */
     int rc;
-    int stopped; /* rc is the other thread's failure, not its own */
+    int stopped; /* rc is the other connection's failure, not its own */
     di_error err;
 } merge;
 
-/* merge_step moves staging table `part` into rows or the manifest and
- * records it, fenced by the lease, in one transaction. */
-static int merge_step(di_pg *pg, const merge *m, int part, int what, di_error *err) {
-    const di_batch_job *job = m->job;
+static unsigned *merged_mask(di_stage_state *st, int target) {
+    return target == TARGET_ROWS ? &st->rows_merged : &st->manifest_merged;
+}
+
+/* take picks the next step for a connection that prefers target `prefer`:
+ * the lowest part of its own target not taken yet, else the highest of the
+ * other's (so two connections that meet there work from opposite ends, on
+ * index pages far apart). 0 when nothing is left. Under mu. */
+static int take(shared *sh, int prefer, int *target, int *part) {
+    for (int k = 0; k < 2; k++) {
+        int t = k == 0 ? prefer : 1 - prefer;
+        unsigned busy = sh->taken[t] | *merged_mask(sh->st, t);
+        for (int i = 0; i < sh->st->parts; i++) {
+            int p = k == 0 ? i : sh->st->parts - 1 - i;
+            if (!(busy & (1u << p))) {
+                sh->taken[t] |= 1u << p;
+                *target = t;
+                *part = p;
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* merge_step moves staging table `part` into one target and adds the part to
+ * the checkpoint's list for it, fenced by the lease, in one transaction. Its
+ * rows go in hash order: concurrent writers of the same keys (another job's
+ * batch or merge) take their locks in one order and never deadlock. */
+static int merge_step(di_pg *pg, const di_batch_job *job, int target, int part, di_error *err) {
     char t[80], sql[400], lease[24], done[12];
     di_stage_table(job->job_id, part, t);
-    if (what == MERGE_ROWS)
+    if (target == TARGET_ROWS)
         snprintf(sql, sizeof sql,
                  "INSERT INTO dsa_core.rows (row_hash, data) SELECT row_hash, data::jsonb "
                  "FROM %s WHERE data IS NOT NULL ORDER BY row_hash "
@@ -115,17 +149,18 @@ static int merge_step(di_pg *pg, const merge *m, int part, int what, di_error *e
                  "SELECT $1, logical_row_id, row_hash FROM %s ORDER BY row_hash",
                  t);
     snprintf(lease, sizeof lease, "%ld", job->lease_s);
-    snprintf(done, sizeof done, "%d", part + 1);
+    snprintf(done, sizeof done, "%d", part);
     const char *ins[] = {job->commit_id};
     const char *p[] = {job->job_id,
-                       what == MERGE_ROWS ? "{progress,checkpoint,stage,rows_merged}"
-                                          : "{progress,checkpoint,stage,manifest_merged}",
+                       target == TARGET_ROWS ? "{progress,checkpoint,stage,rows_merged}"
+                                             : "{progress,checkpoint,stage,manifest_merged}",
                        done, job->owner, lease};
     if (di_pg_cmd(pg, "BEGIN", 0, NULL, err) ||
-        di_pg_cmd(pg, sql, what == MERGE_ROWS ? 0 : 1, ins, err) ||
+        di_pg_cmd(pg, sql, target == TARGET_ROWS ? 0 : 1, ins, err) ||
         di_catalog_fenced(pg,
                           "UPDATE dsa_jobs.analysis_runs SET run_parameters = "
-                          "jsonb_set(run_parameters, $2::text[], to_jsonb($3::int)), "
+                          "jsonb_set(run_parameters, $2::text[], coalesce(run_parameters #> "
+                          "$2::text[], '[]'::jsonb) || to_jsonb($3::int)), "
                           "lease_expires_at = now() + make_interval(secs => $5::int) "
                           "WHERE id = $1 AND status = 'running' AND worker_id = $4 "
                           "AND lease_expires_at > clock_timestamp()",
@@ -137,36 +172,36 @@ static int merge_step(di_pg *pg, const merge *m, int part, int what, di_error *e
     return 0;
 }
 
-/* merge_main runs the steps of one thread in part order; a failure of the
- * other thread stops it before its next step. */
+/* merge_main takes steps until none is left; the other connection's failure
+ * stops it before its next step. */
 static void *merge_main(void *arg) {
     merge *m = arg;
+    shared *sh = m->sh;
     di_pg pg = {0};
     m->rc = di_pg_connect(&pg, m->conninfo, &m->err);
-    for (int part = 0; m->rc == 0 && part < m->st->parts; part++) {
-        for (int what = MERGE_ROWS; what <= MERGE_MANIFEST && m->rc == 0; what++) {
-            if (!(m->what & what))
-                continue;
-            pthread_mutex_lock(m->mu);
-            int *merged = what == MERGE_ROWS ? &m->st->rows_merged : &m->st->manifest_merged;
-            int todo = !*m->failed && *merged <= part;
-            int stop = *m->failed;
-            pthread_mutex_unlock(m->mu);
-            if (stop) {
-                m->rc = -1;
-                m->stopped = 1;
-                break;
-            }
-            if (!todo)
-                continue;
-            m->rc = merge_step(&pg, m, part, what, &m->err);
-            pthread_mutex_lock(m->mu);
-            if (m->rc)
-                *m->failed = 1;
-            else
-                *merged = part + 1;
-            pthread_mutex_unlock(m->mu);
+    while (m->rc == 0) {
+        int target, part;
+        pthread_mutex_lock(&sh->mu);
+        int stop = sh->failed, more = !stop && take(sh, m->prefer, &target, &part);
+        pthread_mutex_unlock(&sh->mu);
+        if (stop) {
+            m->rc = -1;
+            m->stopped = 1;
         }
+        if (!more)
+            break;
+        m->rc = merge_step(&pg, m->job, target, part, &m->err);
+        pthread_mutex_lock(&sh->mu);
+        if (m->rc)
+            sh->failed = 1;
+        else
+            *merged_mask(sh->st, target) |= 1u << part;
+        pthread_mutex_unlock(&sh->mu);
+    }
+    if (m->rc && !m->stopped) {
+        pthread_mutex_lock(&sh->mu);
+        sh->failed = 1;
+        pthread_mutex_unlock(&sh->mu);
     }
     di_pg_close(&pg);
     return NULL;
@@ -174,23 +209,18 @@ static void *merge_main(void *arg) {
 
 int di_stage_merge(const char *conninfo, const di_batch_job *job, di_stage_state *st,
                    int connections, di_error *err) {
-    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-    int failed = 0;
+    shared sh = {.st = st};
+    pthread_mutex_init(&sh.mu, NULL);
     merge m[2];
-    int n = connections >= 2 ? 2 : 1;
-    for (int i = 0; i < n; i++) {
-        m[i] = (merge){conninfo, job, st, &mu, &failed, 0, 0, 0, {0}};
-        m[i].what = n == 1 ? MERGE_ROWS | MERGE_MANIFEST : i == 0 ? MERGE_ROWS : MERGE_MANIFEST;
-    }
+    for (int i = 0; i < 2; i++)
+        m[i] = (merge){conninfo, job, &sh, i == 0 ? TARGET_ROWS : TARGET_MANIFEST, 0, 0, {0}};
     pthread_t th;
-    int threaded = n == 2 && pthread_create(&th, NULL, merge_main, &m[1]) == 0;
-    if (n == 2 && !threaded)
-        m[0].what = MERGE_ROWS | MERGE_MANIFEST; /* no thread: one connection does both */
-    merge_main(&m[0]);
+    int threaded = connections >= 2 && pthread_create(&th, NULL, merge_main, &m[1]) == 0;
+    merge_main(&m[0]); /* alone, it does every step */
     if (threaded)
         pthread_join(th, NULL);
-    pthread_mutex_destroy(&mu);
-    for (int i = 0; i < n; i++)
+    pthread_mutex_destroy(&sh.mu);
+    for (int i = 0; i < (threaded ? 2 : 1); i++)
         if (m[i].rc && !m[i].stopped) {
             *err = m[i].err;
             return -1;

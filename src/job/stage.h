@@ -7,10 +7,12 @@
  * hash, with the checkpoint in the same transaction as each batch. When the
  * whole object is staged, the merge moves each staging table into
  * dsa_core.rows and into the manifest in hash order, so each index leaf is
- * visited once, not once per batch; one connection does the rows and another
- * the manifest, so the two never contend for the same pages. Every merge
- * step commits with the count of parts it finished (checkpoint.stage), so a
- * killed merge resumes at the next part.
+ * visited once, not once per batch. Two connections share the 2 x 16 steps:
+ * one starts with the rows, the other with the manifest (so they do not
+ * contend for the same pages), and whichever runs out first takes the
+ * other's remaining parts from the far end. Every step commits with the part
+ * it finished (checkpoint.stage), so a killed merge resumes with the parts
+ * not merged yet.
  *
  * The staging tables live in schema dsa_ingest as stage_<job>_<part> and a
  * marker table stage_<job> holding one row. A server crash empties every
@@ -46,8 +48,8 @@ DI_MUSTCHECK int di_stage_intact(di_pg *pg, const char *job_id, int *intact, di_
 DI_MUSTCHECK int di_stage_drop(di_pg *pg, const char *job_id, di_error *err);
 
 /* di_stage_merge merges every part st has not merged yet, on up to
- * `connections` connections of its own (two at most: rows, manifest), and
- * updates st as parts complete. Each step is fenced by the job's lease. */
+ * `connections` connections of its own (two at most), and updates st as
+ * parts complete. Each step is fenced by the job's lease. */
 DI_MUSTCHECK int di_stage_merge(const char *conninfo, const di_batch_job *job, di_stage_state *st,
                                 int connections, di_error *err);
 
