@@ -679,9 +679,13 @@ static int load_job(run *r, const char *job_id, di_error *err) {
 
 /* restage starts a staged load again from the beginning of its object when a
  * server restart has emptied its staging tables (UNLOGGED tables are reset
- * by crash recovery); its unpublished commit goes with them. */
+ * by crash recovery) before the merge was done with them; its unpublished
+ * commit goes with them. */
 static int restage(run *r, const char *job_id, di_error *err) {
-    if (!r->cp.stage.parts || r->range.active || strcmp(r->job.status, "running") != 0)
+    const di_stage_state *st = &r->cp.stage;
+    unsigned all = (1u << st->parts) - 1;
+    if (!st->parts || r->range.active || strcmp(r->job.status, "running") != 0 ||
+        (st->rows_merged == all && st->manifest_merged == all)) /* nothing left to read */
         return 0;
     int intact = 0;
     if (di_stage_intact(&r->pg, r->job.id, &intact, err))

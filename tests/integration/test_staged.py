@@ -11,6 +11,7 @@ merge step committing with the parts it finished.
   break commit_rows' primary key) and equals an uninterrupted one.
 - A server crash empties UNLOGGED tables: the resumed job says so and reads the object again
   from the beginning, with the same result.
+- A server crash once every part is merged costs nothing: the resume publishes the same commit.
 - A staged job that fails leaves nothing: no commit, no manifest, no staging tables.
 """
 import time
@@ -78,7 +79,13 @@ def _wait(db, bg, job_id, pred, what, timeout=120):
 
 
 def _stage(prog):
-    return (prog.get("checkpoint") or {}).get("stage") or {}
+    """_stage is the checkpoint's stage object with its part lists sorted (a running merge
+    lists parts in the order they finished)."""
+    st = dict((prog.get("checkpoint") or {}).get("stage") or {})
+    for key in ("rows_merged", "manifest_merged"):
+        if key in st:
+            st[key] = sorted(st[key])
+    return st
 
 
 def _start_throttled(migrated, store, proxy, dataset):
@@ -195,6 +202,35 @@ def test_server_crash_empties_the_stage_and_the_job_starts_over(migrated, db, st
     assert "staged rows were lost" in res.stderr, res.stderr[-2000:]
     assert res.json()["commit_id"] != old_commit
     assert checks.commit(db, old_commit) is None, "the lost run's commit was left behind"
+    _assert_finished_like(migrated, db, store, job_id, res, expected)
+
+
+def test_server_crash_after_the_merge_keeps_the_merged_rows(migrated, db, store, pg):
+    """A crash once every part is merged loses nothing the job still needs: the resume
+    publishes what is there instead of reading the object again. The test holds a staging
+    table open (ACCESS SHARE: loading and merging go on) so the publish, which drops the
+    staging tables first, waits; the kill and the crash land there."""
+    data, expected = _data()
+    store.put("staged.csv", data)
+    bg = migrated.start("import", store.url("staged.csv"), "--dataset", "late", "--json",
+                        env=STAGED)
+    job_id = bg.wait_job_id()
+    table = "dsa_ingest.stage_%s_0" % job_id.replace("-", "")
+    db.wait_for("SELECT to_regclass(%s) IS NOT NULL", (table,), timeout=60)
+    hold = psycopg2.connect(db.url)
+    try:
+        hold.cursor().execute("SELECT count(*) FROM %s" % table)
+        prog = _wait(db, bg, job_id, lambda p: _stage(p) == ALL_MERGED, "every part merged")
+        bg.kill()
+    finally:
+        hold.rollback()
+        hold.close()
+    db.close()
+    pg.restart(mode="immediate")
+    commit_id = prog["checkpoint"]["commit_id"]
+    res = migrated.run("import", "--resume", job_id, "--json", env=STAGED, timeout=600)
+    assert "staged rows were lost" not in res.stderr, res.stderr[-2000:]
+    assert res.json()["commit_id"] == commit_id
     _assert_finished_like(migrated, db, store, job_id, res, expected)
 
 
