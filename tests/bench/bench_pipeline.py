@@ -179,19 +179,28 @@ def measure_import(cluster, binary, url, rows, extra_env=None, rss=False, name=N
         elapsed, proc = timed(cmd, env=env, stdout=subprocess.PIPE)
     CPU[name] = meter
     out = json.loads(proc.stdout.decode())
-    stored = db.scalar("SELECT count(*) FROM dsa_core.commit_rows WHERE commit_id = %s",
-                       (out["commit_id"],))
-    if stored != rows:
-        raise SystemExit("import stored %d rows, expected %d" % (stored, rows))
     MERGE[name] = db.scalar("SELECT (output_summary->'timings'->>'merge_s')::float8 "
                             "FROM dsa_jobs.analysis_runs WHERE id = %s", (out["job_id"],))
     peak = None
     if rss:
         m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr.decode())
         peak = int(m.group(1)) / 1024.0 if m else None
+    check_and_drop(cluster, db, rows, "import", out["commit_id"])
+    return elapsed, peak
+
+
+def check_and_drop(cluster, db, rows, who, commit_id=None):
+    """check_and_drop fails unless the manifest (of commit_id, or all of it) holds `rows`
+    rows, then drops the run's database to free its disk for the next run."""
+    if commit_id:
+        stored = db.scalar("SELECT count(*) FROM dsa_core.commit_rows WHERE commit_id = %s",
+                           (commit_id,))
+    else:
+        stored = db.scalar("SELECT count(*) FROM dsa_core.commit_rows")
+    if stored != rows:
+        raise SystemExit("%s stored %d rows, expected %d" % (who, stored, rows))
     db.close()
     bi.drop_database(cluster, db.name)
-    return elapsed, peak
 
 
 def measure_sql(cluster, binary, copy_file, rows, workdir, sorted_rows):
@@ -208,11 +217,7 @@ def measure_sql(cluster, binary, copy_file, rows, workdir, sorted_rows):
     CPU["sql_sorted" if sorted_rows else "sql"] = meter
     if proc.returncode != 0:
         raise SystemExit("plain SQL failed: %s" % proc.stderr.decode(errors="replace"))
-    stored = db.scalar("SELECT count(*) FROM dsa_core.commit_rows")
-    if stored != rows:
-        raise SystemExit("plain SQL stored %d rows, expected %d" % (stored, rows))
-    db.close()
-    bi.drop_database(cluster, db.name)
+    check_and_drop(cluster, db, rows, "plain SQL")
     return elapsed
 
 
@@ -289,11 +294,7 @@ def measure_sql_staged(cluster, binary, copy_file, rows, batch=10000):
     conn.close()
     if errors:
         raise SystemExit("staged SQL failed: %s" % errors[0])
-    stored = db.scalar("SELECT count(*) FROM dsa_core.commit_rows")
-    if stored != rows:
-        raise SystemExit("staged SQL stored %d rows, expected %d" % (stored, rows))
-    db.close()
-    bi.drop_database(cluster, db.name)
+    check_and_drop(cluster, db, rows, "staged SQL")
     return elapsed
 
 
