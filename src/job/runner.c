@@ -570,8 +570,7 @@ static int finish_range(run *r, di_job_result *res, di_error *err) {
  * manifest once every batch is staged. */
 static int merge_stage(run *r, const char *conninfo, di_error *err) {
     di_stage_state *st = &r->cp.stage;
-    unsigned all = (1u << st->parts) - 1;
-    if (!st->parts || (st->rows_merged == all && st->manifest_merged == all))
+    if (!st->parts || di_stage_merged(st))
         return 0;
     run_log(r, "merging the %lld staged rows of job %s into dsa_core.rows and the manifest",
             (long long)r->cp.rows, r->job.id);
@@ -683,9 +682,8 @@ static int load_job(run *r, const char *job_id, di_error *err) {
  * commit goes with them. */
 static int restage(run *r, const char *job_id, di_error *err) {
     const di_stage_state *st = &r->cp.stage;
-    unsigned all = (1u << st->parts) - 1;
     if (!st->parts || r->range.active || strcmp(r->job.status, "running") != 0 ||
-        (st->rows_merged == all && st->manifest_merged == all)) /* nothing left to read */
+        di_stage_merged(st)) /* nothing left to read */
         return 0;
     int intact = 0;
     if (di_stage_intact(&r->pg, r->job.id, &intact, err))

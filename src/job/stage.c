@@ -207,6 +207,11 @@ static void *merge_main(void *arg) {
     return NULL;
 }
 
+int di_stage_merged(const di_stage_state *st) {
+    unsigned all = (1u << st->parts) - 1;
+    return st->rows_merged == all && st->manifest_merged == all;
+}
+
 int di_stage_merge(const char *conninfo, const di_batch_job *job, di_stage_state *st,
                    int connections, di_error *err) {
     shared sh = {.st = st};

@@ -47,6 +47,10 @@ DI_MUSTCHECK int di_stage_intact(di_pg *pg, const char *job_id, int *intact, di_
  * transaction. */
 DI_MUSTCHECK int di_stage_drop(di_pg *pg, const char *job_id, di_error *err);
 
+/* di_stage_merged tells whether st's every part is in rows and the manifest:
+ * the staging tables are not needed any more. */
+int di_stage_merged(const di_stage_state *st);
+
 /* di_stage_merge merges every part st has not merged yet, on up to
  * `connections` connections of its own (two at most), and updates st as
  * parts complete. Each step is fenced by the job's lease. */
