@@ -13,7 +13,10 @@ merge step committing with the parts it finished.
   from the beginning, with the same result.
 - A server crash once every part is merged costs nothing: the resume publishes the same commit.
 - A staged job that fails leaves nothing: no commit, no manifest, no staging tables.
+- `jobs cancel` while a job stages or merges neither deadlocks with its batches and merge
+  steps (both take the staging tables first and the job row last) nor leaves anything.
 """
+import threading
 import time
 
 import psycopg2
@@ -256,3 +259,63 @@ def test_a_failed_staged_job_leaves_no_trace(migrated, db, store):
         "the job was not a staged load"
     checks.assert_no_trace_of_failed_job(db, "bad", job)
     assert _stage_tables(db) == [], "a failed job left its staging tables"
+
+
+def _assert_cancelled(db, job_id, commit_id, bg, cancel):
+    assert cancel.code == 0, cancel
+    res = bg.wait(timeout=120)
+    assert res.code != 0, "the import went on after its job was cancelled: %s" % res
+    assert "no longer held" in res.stderr and "deadlock" not in res.stderr, res.stderr[-2000:]
+    job = checks.job(db, job_id)
+    assert job["status"] == "failed" and job["error_message"] == "cancelled by user", job
+    assert checks.commit(db, commit_id) is None, "the cancelled job's commit remains"
+    assert db.scalar("SELECT count(*) FROM dsa_core.commit_rows WHERE commit_id = %s",
+                     (commit_id,)) == 0, "the cancelled job's manifest remains"
+    assert _stage_tables(db) == [], "the cancelled job's staging tables remain"
+
+
+def test_cancel_while_staging_leaves_nothing(migrated, db, store, proxy):
+    bg, job_id, _ = _start_throttled(migrated, store, proxy, "cs")
+    prog = _wait(db, bg, job_id, lambda p: (p.get("batches") or 0) >= 3, "batch 3")
+    cancel = migrated.run("jobs", "cancel", job_id, timeout=60)
+    proxy.configure(throttle=None)
+    _assert_cancelled(db, job_id, prog["checkpoint"]["commit_id"], bg, cancel)
+
+
+def test_cancel_while_merge_steps_wait_does_not_deadlock(migrated, db, store):
+    """Merge steps in flight hold their staging tables and wait at their fenced checkpoint
+    update while the test holds the job's row (FOR UPDATE; commit_rows is held locked until
+    then, so the rows are merged and both connections are in manifest steps). The cancel's
+    DROP of the staging tables waits behind those steps: when the row is let go they commit,
+    the cancel goes through, and the import stops at its next step ("no longer held"): no
+    deadlock, and nothing is left."""
+    data, _ = _data()
+    store.put("staged.csv", data)
+    table, row = psycopg2.connect(db.url), psycopg2.connect(db.url)
+    cancelled = []
+    try:
+        table.cursor().execute("LOCK TABLE dsa_core.commit_rows IN EXCLUSIVE MODE")
+        bg = migrated.start("import", store.url("staged.csv"), "--dataset", "cm", "--json",
+                            env=STAGED)
+        job_id = bg.wait_job_id()
+        prog = _wait(db, bg, job_id, lambda p: len(_stage(p).get("rows_merged") or []) == 16,
+                     "the rows' 16 parts")
+        row.cursor().execute("SELECT 1 FROM dsa_jobs.analysis_runs WHERE id = %s FOR UPDATE",
+                             (job_id,))
+        table.rollback()
+        db.wait_for("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE 'UPDATE dsa_jobs.analysis_runs SET run_parameters%%'",
+                    predicate=lambda n: n == 2, timeout=30)
+        th = threading.Thread(target=lambda: cancelled.append(
+            migrated.run("jobs", "cancel", job_id, timeout=120)))
+        th.start()
+        db.wait_for("SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE 'DROP TABLE%%'", timeout=30)
+    finally:
+        table.rollback()
+        row.rollback()
+        table.close()
+        row.close()
+    th.join(timeout=150)
+    assert cancelled, "jobs cancel did not return"
+    _assert_cancelled(db, job_id, prog["checkpoint"]["commit_id"], bg, cancelled[0])
