@@ -5,7 +5,7 @@ after every kill the committed manifest is exactly the rows the checkpoint count
 resumed run reads from the checkpoint's offset with a ranged GET, not from byte 0.
 
 Timing is made deterministic by throttling the source through the fault proxy (the
-import takes ~10 s) and killing when the job's own progress shows k batches.
+import takes ~6 s) and killing when the job's own progress shows k batches.
 """
 import math
 import time
@@ -18,7 +18,7 @@ from harness.runner import scale, timeout_factor
 ROWS = max(20000, int(150000 * scale()))
 BATCH = 1000
 TOTAL_BATCHES = math.ceil(ROWS / BATCH)
-THROTTLED_SECONDS = 10.0
+THROTTLED_SECONDS = 6.0
 ENV = {"IMPORT_BATCH_SIZE": str(BATCH), "IMPORT_RETRY_BACKOFF_MS": "50"}
 
 _DATA = {}
