@@ -11,22 +11,10 @@ bash scripts/check-banned.sh
 
 echo "== release build"
 bash scripts/build.sh build
-# The ASan/UBSan and fuzz builds compile at idle priority while the release tests run
-# (they mostly wait on throttled servers); the log is shown if a build fails.
-builds_log=build/background-builds.log
-setsid nice -n 19 bash -c 'bash scripts/build.sh build-asan -DDSA_SANITIZE=ON && bash scripts/fuzz.sh build' \
-  >"$builds_log" 2>&1 &
-builds=$!
-trap 'kill -- -"$builds" 2>/dev/null || true' EXIT  # a failed release run stops them too
 (cd build && ctest --output-on-failure -j4)  # most tests wait on throttled servers, not CPU
 
 echo "== ASan/UBSan build"
-if ! wait "$builds"; then
-  cat "$builds_log" >&2
-  echo "run-all.sh: the ASan/UBSan or fuzz build failed (log above: $builds_log)" >&2
-  exit 1
-fi
-trap - EXIT
+bash scripts/build.sh build-asan -DDSA_SANITIZE=ON
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1
 export DSA_TEST_SCALE=${DSA_TEST_SCALE:-0.3}
 (cd build-asan && ctest --output-on-failure -j4)
