@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 
 void di_stage_table(const char *job_id, int part, char out[80]) {
     char id[33];
@@ -130,24 +131,35 @@ static int take(shared *sh, int prefer, int *target, int *part) {
     return 0;
 }
 
-/* merge_step moves staging table `part` into one target and adds the part to
- * the checkpoint's list for it, fenced by the lease, in one transaction. Its
- * rows go in hash order: concurrent writers of the same keys (another job's
- * batch or merge) take their locks in one order and never deadlock. */
-static int merge_step(di_pg *pg, const di_batch_job *job, int target, int part, di_error *err) {
-    char t[80], sql[400], lease[24], done[12];
+/* The rows step inserts what dsa_core.rows lacks with an anti-join that
+ * probes its primary key (join methods that would read the whole table are
+ * off for the step). ON CONFLICT DO NOTHING's speculative insertion logs a
+ * confirmation for every row: 10% more WAL for 2M new rows (988 MB against
+ * 892), and the import was faster without it in 5 of 7 A/B pairs. Another job
+ * that commits one of the same hashes after the step's snapshot makes it fail
+ * with a unique violation; the step is then done again with ON CONFLICT. */
+static const char rows_missing[] =
+    "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; "
+    "INSERT INTO dsa_core.rows (row_hash, data) SELECT s.row_hash, s.data::jsonb FROM %s s "
+    "WHERE s.data IS NOT NULL AND NOT EXISTS (SELECT 1 FROM dsa_core.rows r "
+    "WHERE r.row_hash = s.row_hash) ORDER BY s.row_hash";
+static const char rows_on_conflict[] =
+    "INSERT INTO dsa_core.rows (row_hash, data) SELECT row_hash, data::jsonb FROM %s "
+    "WHERE data IS NOT NULL ORDER BY row_hash ON CONFLICT (row_hash) DO NOTHING";
+static const char manifest_part[] =
+    "INSERT INTO dsa_core.commit_rows (commit_id, logical_row_id, row_hash) "
+    "SELECT $1, logical_row_id, row_hash FROM %s ORDER BY row_hash";
+
+/* step_tx moves staging table `part` into one target with `form` and adds the
+ * part to the checkpoint's list for it, fenced by the lease, in one
+ * transaction. Its rows go in hash order: concurrent writers of the same keys
+ * (another job's batch or merge) take their locks in one order and never
+ * deadlock. */
+static int step_tx(di_pg *pg, const di_batch_job *job, int target, int part, const char *form,
+                   di_error *err) {
+    char t[80], sql[512], lease[24], done[12];
     di_stage_table(job->job_id, part, t);
-    if (target == TARGET_ROWS)
-        snprintf(sql, sizeof sql,
-                 "INSERT INTO dsa_core.rows (row_hash, data) SELECT row_hash, data::jsonb "
-                 "FROM %s WHERE data IS NOT NULL ORDER BY row_hash "
-                 "ON CONFLICT (row_hash) DO NOTHING",
-                 t);
-    else
-        snprintf(sql, sizeof sql,
-                 "INSERT INTO dsa_core.commit_rows (commit_id, logical_row_id, row_hash) "
-                 "SELECT $1, logical_row_id, row_hash FROM %s ORDER BY row_hash",
-                 t);
+    snprintf(sql, sizeof sql, form, t);
     snprintf(lease, sizeof lease, "%ld", job->lease_s);
     snprintf(done, sizeof done, "%d", part);
     const char *ins[] = {job->commit_id};
@@ -170,6 +182,17 @@ static int merge_step(di_pg *pg, const di_batch_job *job, int target, int part, 
         return -1;
     }
     return 0;
+}
+
+/* merge_step is one step of the merge: part `part` into `target`. */
+static int merge_step(di_pg *pg, const di_batch_job *job, int target, int part, di_error *err) {
+    if (target == TARGET_MANIFEST)
+        return step_tx(pg, job, target, part, manifest_part, err);
+    if (step_tx(pg, job, target, part, rows_missing, err) == 0)
+        return 0;
+    if (strcmp(pg->sqlstate, "23505") != 0) /* unique_violation: a concurrent job's row */
+        return -1;
+    return step_tx(pg, job, target, part, rows_on_conflict, err);
 }
 
 /* merge_main takes steps until none is left; the other connection's failure

@@ -10,6 +10,7 @@
 static int pg_fail(di_pg *pg, const PGresult *res, const char *what, di_error *err) {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(pg->conn);
+    snprintf(pg->sqlstate, sizeof pg->sqlstate, "%s", state ? state : "");
     di_class cls = DI_ERR_INTERNAL;
     if (PQstatus(pg->conn) != CONNECTION_OK)
         cls = DI_ERR_TRANSIENT;
@@ -58,6 +59,7 @@ void di_pg_close(di_pg *pg) {
 PGresult *di_pg_exec(di_pg *pg, const char *sql, int nparams, const char *const *params,
                      di_error *err) {
     /* Without parameters the simple protocol runs multi-statement scripts (migrations). */
+    pg->sqlstate[0] = '\0';
     PGresult *res = nparams ? PQexecParams(pg->conn, sql, nparams, NULL, params, NULL, NULL, 0)
                             : PQexec(pg->conn, sql);
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;

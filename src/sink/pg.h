@@ -11,6 +11,8 @@
 
 typedef struct di_pg {
     PGconn *conn;
+    char sqlstate[6]; /* after a failed call, its SQLSTATE ("" when it had none,
+                         as when the connection was lost) */
 } di_pg;
 
 DI_MUSTCHECK int di_pg_connect(di_pg *pg, const char *conninfo, di_error *err);

@@ -13,6 +13,8 @@ merge step committing with the parts it finished.
   from the beginning, with the same result.
 - A server crash once every part is merged costs nothing: the resume publishes the same commit.
 - A staged job that fails leaves nothing: no commit, no manifest, no staging tables.
+- A row another job commits while a merge step inserts it (after the step's snapshot) costs
+  that step a unique violation; the step is done again with ON CONFLICT and the job completes.
 - `jobs cancel` while a job stages or merges neither deadlocks with its batches and merge
   steps (both take the staging tables first and the job row last) nor leaves anything.
 """
@@ -319,3 +321,34 @@ def test_cancel_while_merge_steps_wait_does_not_deadlock(migrated, db, store):
     th.join(timeout=150)
     assert cancelled, "jobs cancel did not return"
     _assert_cancelled(db, job_id, prog["checkpoint"]["commit_id"], bg, cancelled[0])
+
+
+def test_a_row_committed_by_another_job_during_the_merge(migrated, db, store):
+    """The rows step inserts what dsa_core.rows lacks (NOT EXISTS). The test inserts one of the
+    job's rows itself and keeps it uncommitted, so the step does not see it, inserts it too
+    and waits at the primary key; the test then commits, the step fails with a unique
+    violation and is done again with ON CONFLICT DO NOTHING. The job completes with the
+    reference's rows, that row once."""
+    rows = list(gen.people_rows(3000, seed=23))  # rows no other test has put in the database
+    plain = gen.csv_bytes(rows)
+    expected = refreader.read_records(plain)
+    store.put("race.csv", plain)
+    first = expected[min(expected)]
+    h = refreader.row_hash(first)
+    other = psycopg2.connect(db.url)
+    try:
+        other.cursor().execute("INSERT INTO dsa_core.rows (row_hash, data) VALUES (%s, %s)",
+                               (h, refreader.canonical_json(first)))
+        bg = migrated.start("import", store.url("race.csv"), "--dataset", "race", "--json",
+                            env=STAGED)
+        db.wait_for("SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND wait_event = 'transactionid' AND query LIKE '%%INSERT INTO dsa_core.rows%%'",
+                    timeout=60)
+        other.commit()
+    finally:
+        other.rollback()
+        other.close()
+    res = bg.wait(timeout=120)
+    assert res.code == 0, res
+    checks.assert_matches_reference(db, res.json()["commit_id"], expected)
+    assert db.scalar("SELECT count(*) FROM dsa_core.rows WHERE row_hash = %s", (h,)) == 1
