@@ -29,6 +29,9 @@ int di_stage_create(di_pg *pg, const char *job_id, int parts, di_error *err) {
     char t[80], sql[256];
     if (di_pg_cmd(pg, "BEGIN", 0, NULL, err))
         return -1;
+    /* Staging tables are written once, read once and dropped: autovacuum (which
+     * PostgreSQL 13+ starts on tables that only get inserts) has nothing to do
+     * in them during a long import. */
     for (int p = -1; p < parts; p++) {
         di_stage_table(job_id, p, t);
         if (p < 0)
@@ -36,7 +39,7 @@ int di_stage_create(di_pg *pg, const char *job_id, int parts, di_error *err) {
         else
             snprintf(sql, sizeof sql,
                      "CREATE UNLOGGED TABLE IF NOT EXISTS %s (row_hash text NOT NULL, "
-                     "logical_row_id text NOT NULL, data text)",
+                     "logical_row_id text NOT NULL, data text) WITH (autovacuum_enabled = false)",
                      t);
         if (di_pg_cmd(pg, sql, 0, NULL, err))
             goto fail;
