@@ -28,7 +28,7 @@ static int wait_period(di_heartbeat *h) {
  * for a while is retried at the next period (the lease may then lapse). */
 static void *beat(void *arg) {
     di_heartbeat *h = arg;
-    di_pg pg = {NULL};
+    di_pg pg = {0};
     di_error err;
     while (!wait_period(h)) {
         int held = 1;
