@@ -135,17 +135,20 @@ static int take(shared *sh, int prefer, int *target, int *part) {
 }
 
 /* The rows step inserts what dsa_core.rows lacks with an anti-join that
- * probes its primary key (join methods that would read the whole table are
- * off for the step). ON CONFLICT DO NOTHING's speculative insertion logs a
+ * probes its primary key in hash order (the staging rows are sorted first:
+ * probing a 225 MB key in that order took 6.2 s against 8.0 s in the staging
+ * tables' order; join methods that would read the whole table are off for
+ * the step). ON CONFLICT DO NOTHING's speculative insertion logs a
  * confirmation for every row: 10% more WAL for 2M new rows (988 MB against
  * 892), and the import was faster without it in 5 of 7 A/B pairs. Another job
  * that commits one of the same hashes after the step's snapshot makes it fail
  * with a unique violation; the step is then done again with ON CONFLICT. */
 static const char rows_missing[] =
     "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; "
-    "INSERT INTO dsa_core.rows (row_hash, data) SELECT s.row_hash, s.data::jsonb FROM %s s "
-    "WHERE s.data IS NOT NULL AND NOT EXISTS (SELECT 1 FROM dsa_core.rows r "
-    "WHERE r.row_hash = s.row_hash) ORDER BY s.row_hash";
+    "INSERT INTO dsa_core.rows (row_hash, data) SELECT s.row_hash, s.data::jsonb FROM "
+    "(SELECT row_hash, data FROM %s WHERE data IS NOT NULL ORDER BY row_hash) s "
+    "WHERE NOT EXISTS (SELECT 1 FROM dsa_core.rows r WHERE r.row_hash = s.row_hash) "
+    "ORDER BY s.row_hash";
 static const char rows_on_conflict[] =
     "INSERT INTO dsa_core.rows (row_hash, data) SELECT row_hash, data::jsonb FROM %s "
     "WHERE data IS NOT NULL ORDER BY row_hash ON CONFLICT (row_hash) DO NOTHING";
